@@ -1,0 +1,92 @@
+"""What a KLUE task is to the rest of the system.
+
+A :class:`Task` binds one task's reader (files -> records), its scoring units and prediction
+schema (records <-> the JSON Lines prediction contract), and its official metrics. The model side
+(featurizer, head kind, decoder) is added by the same class, so a ninth task is one new module and
+one registry line. Nothing here imports torch: ``klue-mtl score`` must start fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mtl.data import read_records
+from mtl.errors import KlueInputError
+
+Key = Hashable  # a scoring unit's identity: the guid, or (guid, turn) for WoS
+
+
+class Task:
+    """Base class of the eight KLUE tasks; subclasses fill in the class attributes and hooks."""
+
+    name: ClassVar[str]
+    #: the contract's prediction fields (besides the key fields)
+    prediction_fields: ClassVar[tuple[str, ...]]
+    #: the first official metric, used for model selection and the trivial-baseline comparison
+    main_metric: ClassVar[str]
+    metric_names: ClassVar[tuple[str, ...]]
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self, path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[dict[str, Any]]:
+        """Read a gold or input file of this task into validated plain records."""
+        return read_records(self.name, path, labeled=labeled, split=split)
+
+    # -- scoring units ---------------------------------------------------------------------------
+    def gold_units(self, records: Sequence[Mapping[str, Any]]) -> dict[Key, Any]:
+        """Map each scoring unit's key to its gold (one unit per record unless overridden)."""
+        return {r["guid"]: r for r in records}
+
+    def key_of(self, pred: Mapping[str, Any]) -> Key:
+        """The unit key a prediction object names."""
+        return pred["guid"]
+
+    def describe_key(self, key: Key) -> str:
+        """How a key is named in messages."""
+        return f"guid {key}"
+
+    def unknown_key_message(self, key: Key, gold: Mapping[Key, Any]) -> str:
+        """Why a prediction's key matches no gold unit."""
+        return f"{self.describe_key(key)} is not in the gold file"
+
+    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
+        """Return what is wrong with one prediction for its gold unit, or None if it is well formed."""
+        raise NotImplementedError
+
+    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        """Official metrics (percent) of aligned gold units and predictions."""
+        raise NotImplementedError
+
+
+# -- small validators shared by the tasks' check_prediction ------------------------------------
+def check_label(value: Any, names: Sequence[str], field: str = "label") -> str | None:
+    """None if ``value`` is one of ``names``, else what is wrong."""
+    if not isinstance(value, str):
+        return f"'{field}' must be a string, got {type(value).__name__}"
+    if value not in names:
+        return f"'{field}' {value!r} is not a known label"
+    return None
+
+
+def check_number(value: Any, field: str) -> str | None:
+    """None if ``value`` is a finite number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"'{field}' must be a finite number, got {value!r}"
+    return None
+
+
+def check_list(value: Any, field: str, length: int | None = None) -> str | None:
+    """None if ``value`` is a list (of ``length`` items when given)."""
+    if not isinstance(value, list):
+        return f"'{field}' must be a list, got {type(value).__name__}"
+    if length is not None and len(value) != length:
+        return f"'{field}' has {len(value)} items, expected {length}"
+    return None
+
+
+def require(cond: bool, path: str | Path, record: str | int | None, message: str) -> None:
+    """Raise a KlueInputError unless ``cond``."""
+    if not cond:
+        raise KlueInputError(path, record, message)

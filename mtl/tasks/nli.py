@@ -1,0 +1,25 @@
+"""KLUE-NLI: premise/hypothesis entailment (3 labels)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mtl.labels import NLI_LABELS
+from mtl.metrics.classification import accuracy
+from mtl.tasks.base import Task, check_label
+
+
+class NliTask(Task):
+    name = "nli"
+    labels = NLI_LABELS
+    prediction_fields = ("label",)
+    main_metric = "accuracy"
+    metric_names = ("accuracy",)
+
+    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
+        return check_label(pred.get("label"), self.labels)
+
+    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        index = {name: i for i, name in enumerate(self.labels)}
+        return {"accuracy": accuracy([g["label"] for g in golds], [index[p["label"]] for p in preds])}

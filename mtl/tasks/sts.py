@@ -1,0 +1,23 @@
+"""KLUE-STS: sentence-pair similarity regression (0-5), scored by Pearson r and F1 at >= 3."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mtl.metrics.sts import sts_metrics
+from mtl.tasks.base import Task, check_number
+
+
+class StsTask(Task):
+    name = "sts"
+    labels: tuple[str, ...] = ()
+    prediction_fields = ("score",)
+    main_metric = "pearsonr"
+    metric_names = ("pearsonr", "f1")
+
+    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
+        return check_number(pred.get("score"), "score")
+
+    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        return sts_metrics([g["score"] for g in golds], [float(p["score"]) for p in preds])

@@ -1,0 +1,25 @@
+"""YNAT: news headline topic classification (7 topics)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mtl.labels import YNAT_LABELS
+from mtl.metrics.classification import macro_f1
+from mtl.tasks.base import Task, check_label
+
+
+class YnatTask(Task):
+    name = "ynat"
+    labels = YNAT_LABELS
+    prediction_fields = ("label",)
+    main_metric = "macro_f1"
+    metric_names = ("macro_f1",)
+
+    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
+        return check_label(pred.get("label"), self.labels)
+
+    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        index = {name: i for i, name in enumerate(self.labels)}
+        return {"macro_f1": macro_f1([g["label"] for g in golds], [index[p["label"]] for p in preds])}
