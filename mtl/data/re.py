@@ -1,0 +1,90 @@
+"""KLUE-RE reader: a sentence, a subject and an object entity, and their relation.
+
+The official file (a JSON list) and the hub rows share one shape:
+``{guid, sentence, subject_entity: {word, start_idx, end_idx, type}, object_entity: {...}, label,
+source}``; ``label`` is the relation name in the official file and an id in
+:data:`mtl.labels.RE_LABELS` order on the hub. Offsets are character offsets with an INCLUSIVE end:
+every entity must satisfy ``sentence[start_idx:end_idx + 1] == word`` and have a type in
+:data:`mtl.labels.RE_ENTITY_TYPES`; anything else is an error naming the guid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mtl.data import common
+from mtl.data.records import Entity, ReRecord
+from mtl.errors import KlueInputError
+from mtl.labels import RE_ENTITY_TYPES, RE_LABELS
+
+
+def read(path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[ReRecord]:
+    """Read RE records from an official file, a hub export or a ``hub:`` spec."""
+    return common.read_task(
+        path,
+        task="re",
+        official_json=_from_official,
+        from_hub_rows=from_hub_rows,
+        labeled=labeled,
+        split=split,
+    )
+
+
+def from_hub_rows(
+    rows: Iterable[Mapping[str, Any]], *, source: str, labeled: bool = True, split: str = "dev"
+) -> list[ReRecord]:
+    """Turn hub-schema rows (label ids) into records; ``source`` names the input in errors."""
+    return _records(common.as_row_list(rows), source, labeled, common.label_from_id)
+
+
+def _from_official(data: Any, path: Path, labeled: bool) -> list[ReRecord]:
+    return _records(data, path, labeled, common.label_from_name)
+
+
+def _entity(obj: Mapping[str, Any], key: str, sentence: str, path: str | Path, where: str) -> Entity:
+    if key not in obj:
+        raise KlueInputError(path, where, f"missing key {key!r}")
+    ent = common.as_mapping(obj[key], path, where, repr(key))
+    word = common.get_str(ent, "word", path, where)
+    start = common.get_int(ent, "start_idx", path, where)
+    end = common.get_int(ent, "end_idx", path, where)
+    etype = common.get_str(ent, "type", path, where)
+    if etype not in RE_ENTITY_TYPES:
+        raise KlueInputError(path, where, f"{key}.type {etype!r} is not one of {', '.join(RE_ENTITY_TYPES)}")
+    if not 0 <= start <= end < len(sentence):
+        raise KlueInputError(
+            path,
+            where,
+            f"{key} offsets {start}..{end} (end inclusive) do not fit a sentence of {len(sentence)} characters",
+        )
+    if sentence[start : end + 1] != word:
+        raise KlueInputError(
+            path,
+            where,
+            f"{key}.word {word!r} does not match sentence[{start}:{end}+1] = {sentence[start : end + 1]!r} "
+            "(end_idx is inclusive)",
+        )
+    return Entity(word=word, start=start, end=end, type=etype)
+
+
+def _records(items: list[Any], path: str | Path, labeled: bool, label_of: common.LabelOf) -> list[ReRecord]:
+    guids = common.GuidSet(path)
+    out: list[ReRecord] = []
+    for i, obj in enumerate(items):
+        where = common.locate(obj, i, path)
+        guid = common.get_str(obj, "guid", path, where)
+        guids.add(guid, f"#{i}")
+        sentence = common.get_str(obj, "sentence", path, where)
+        out.append(
+            ReRecord(
+                guid=guid,
+                sentence=sentence,
+                subject=_entity(obj, "subject_entity", sentence, path, where),
+                object=_entity(obj, "object_entity", sentence, path, where),
+                label=label_of(obj, "label", RE_LABELS, path, where) if labeled else None,
+                source=common.get_str(obj, "source", path, where),
+            )
+        )
+    return common.require_records(out, path)
