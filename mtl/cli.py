@@ -24,6 +24,17 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lazy(name: str):  # noqa: ANN202
+    """A handler that imports mtl.commands (and with it torch) only when the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from mtl import commands
+
+        return getattr(commands, name)(args)
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -31,6 +42,50 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one KLUE-RoBERTa encoder on all eight KLUE tasks and score it with the official metrics.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_overrides(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.max_steps=100"
+        )
+
+    p = sub.add_parser("train", help="train the tasks of a config jointly; ends with the scoreboard")
+    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument(
+        "--engine", choices=("loop", "trainer"), help="custom loop (default) or the Trainer subclass"
+    )
+    p.add_argument("--output", help="output folder (default: output_dir of the config)")
+    p.add_argument("--resume", action="store_true", help="continue from <output>/last")
+    add_overrides(p)
+    p.set_defaults(func=_lazy("cmd_train"))
+
+    p = sub.add_parser(
+        "finetune", help="keep the encoder and one head of a joint checkpoint and train that task alone"
+    )
+    p.add_argument("--from", dest="from_", required=True, metavar="CKPT", help="joint checkpoint folder")
+    p.add_argument("--task", required=True, help="the task to fine-tune")
+    p.add_argument("--config", help="YAML config (default: the checkpoint's own run config)")
+    p.add_argument("--engine", choices=("loop", "trainer"))
+    p.add_argument("--output", help="output folder")
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted fine-tuning from <output>/last"
+    )
+    add_overrides(p)
+    p.set_defaults(func=_lazy("cmd_finetune"))
+
+    p = sub.add_parser("evaluate", help="per-task scoreboard of a checkpoint on dev data")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--tasks", nargs="+", help="tasks to evaluate (default: all heads of the checkpoint)")
+    p.add_argument("--data-dir", help="folder holding the dev files (default: the checkpoint's run config)")
+    p.add_argument("--output", help="where scoreboard.json/.md go (default: the checkpoint folder)")
+    p.add_argument("--cache-dir", help="featurization cache folder")
+    p.set_defaults(func=_lazy("cmd_evaluate"))
+
+    p = sub.add_parser("predict", help="write a predictions file (JSON Lines) for an input file of one task")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--input", required=True, help="input file (official release format or hub export)")
+    p.add_argument("--output", required=True, help="predictions file to write (.jsonl)")
+    p.set_defaults(func=_lazy("cmd_predict"))
 
     p = sub.add_parser("score", help="official KLUE metrics of a predictions file against a gold file (JSON)")
     p.add_argument("--task", required=True, help="ynat, nli, sts, ner, re, dp, mrc or wos")
@@ -48,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KlueInputError as err:
+        print(f"klue-mtl {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except OSError as err:
+        # Unreadable or unwritable paths given by the user (permissions, full disk...).
         print(f"klue-mtl {args.command}: error: {err}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
