@@ -13,9 +13,12 @@ from pathlib import Path
 class KlueInputError(Exception):
     """Bad user input: a missing or malformed file, record, prediction or config value."""
 
-    def __init__(self, path: str | Path | None, record: str | int | None, message: str) -> None:
+    def __init__(
+        self, path: str | Path | None, record: str | int | None, message: str, *, kind: str = "record"
+    ) -> None:
         self.path = str(path) if path is not None else None
         self.record = record
+        self.kind = kind
         self.message = message
         super().__init__(str(self))
 
@@ -24,6 +27,8 @@ class KlueInputError(Exception):
         if self.path:
             where.append(self.path)
         if self.record is not None:
-            where.append(f"line {self.record}" if isinstance(self.record, int) else f"record {self.record}")
+            where.append(
+                f"line {self.record}" if isinstance(self.record, int) else f"{self.kind} {self.record}"
+            )
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message

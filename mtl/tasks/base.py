@@ -59,6 +59,48 @@ class Task:
         """Official metrics (percent) of aligned gold units and predictions."""
         raise NotImplementedError
 
+    # -- model side ------------------------------------------------------------------------------
+    #: the head kind (see heads.HEADS) this task plugs into the shared encoder
+    head_kind: ClassVar[str]
+    #: features fields that hold per-token sequences, padded to the batch's longest input
+    token_fields: ClassVar[tuple[str, ...]] = ()
+    #: features fields that hold per-word (or other variable-length) sequences, padded separately
+    item_fields: ClassVar[tuple[str, ...]] = ()
+    #: feature fields used only for decoding (offsets, word ids...): never collated into the batch
+    meta_fields: ClassVar[tuple[str, ...]] = ()
+    #: the padding value of each padded field that does not pad with -100
+    pad_values: ClassVar[dict[str, Any]] = {}
+    #: special tokens this task adds to the shared tokenizer (RE entity markers)
+    special_tokens: ClassVar[tuple[str, ...]] = ()
+
+    def setup(self, settings: Any, tokenizer: Any, resources: Mapping[str, Any] | None = None) -> None:
+        """Attach the run's settings (a TaskConfig) and tokenizer; ``resources`` come from a checkpoint."""
+        self.settings = settings
+        self.tokenizer = tokenizer
+        self.resources = dict(resources) if resources is not None else self.build_resources(settings)
+
+    def build_resources(self, settings: Any) -> dict[str, Any]:
+        """Task vocabularies saved in ``tasks.json`` (label names by default)."""
+        return {"labels": list(getattr(self, "labels", ()))}
+
+    def head_args(self) -> dict[str, Any]:
+        """Keyword arguments of this task's head (saved in the checkpoint's config.json)."""
+        return {}
+
+    def featurize(self, batch: Mapping[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        """Batched ``datasets.map`` function: records -> features (``example_index`` links back)."""
+        raise NotImplementedError
+
+    def decode(
+        self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Head predictions of every feature (numpy, in feature order) -> contract prediction rows."""
+        raise NotImplementedError
+
+    def encode_kwargs(self) -> dict[str, Any]:
+        """Tokenizer arguments common to every task: klue/roberta takes no token type ids."""
+        return {"truncation": True, "max_length": self.settings.max_length, "return_token_type_ids": False}
+
 
 # -- small validators shared by the tasks' check_prediction ------------------------------------
 def check_label(value: Any, names: Sequence[str], field: str = "label") -> str | None:

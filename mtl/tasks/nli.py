@@ -7,12 +7,14 @@ from typing import Any
 
 from mtl.labels import NLI_LABELS
 from mtl.metrics.classification import accuracy
-from mtl.tasks.base import Task, check_label
+from mtl.tasks.base import check_label
+from mtl.tasks.sentence import ClassificationTask
 
 
-class NliTask(Task):
+class NliTask(ClassificationTask):
     name = "nli"
     labels = NLI_LABELS
+    text_fields = ("premise", "hypothesis")
     prediction_fields = ("label",)
     main_metric = "accuracy"
     metric_names = ("accuracy",)

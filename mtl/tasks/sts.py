@@ -6,12 +6,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mtl.metrics.sts import sts_metrics
-from mtl.tasks.base import Task, check_number
+from mtl.tasks.base import check_number
+from mtl.tasks.sentence import SentenceTask
 
 
-class StsTask(Task):
+class StsTask(SentenceTask):
     name = "sts"
     labels: tuple[str, ...] = ()
+    text_fields = ("sentence1", "sentence2")
+    target_field = "score"  # the regression target is real-label (Pearson is computed on it)
+    head_kind = "regression"
     prediction_fields = ("score",)
     main_metric = "pearsonr"
     metric_names = ("pearsonr", "f1")
@@ -21,3 +25,11 @@ class StsTask(Task):
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return sts_metrics([g["score"] for g in golds], [float(p["score"]) for p in preds])
+
+    def decode(
+        self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return [
+            {"guid": records[i]["guid"], "score": float(o["score"])}
+            for i, o in zip(features["example_index"], outputs, strict=True)
+        ]

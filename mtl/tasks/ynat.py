@@ -7,12 +7,14 @@ from typing import Any
 
 from mtl.labels import YNAT_LABELS
 from mtl.metrics.classification import macro_f1
-from mtl.tasks.base import Task, check_label
+from mtl.tasks.base import check_label
+from mtl.tasks.sentence import ClassificationTask
 
 
-class YnatTask(Task):
+class YnatTask(ClassificationTask):
     name = "ynat"
     labels = YNAT_LABELS
+    text_fields = ("title",)
     prediction_fields = ("label",)
     main_metric = "macro_f1"
     metric_names = ("macro_f1",)

@@ -1,0 +1,90 @@
+"""Per-task batch order: length-grouped, shuffled, resumable, shard-aware.
+
+Each epoch shuffles the task's features, sorts them by length inside chunks of
+``group_factor`` batches (so a batch holds similar lengths and pads little), cuts the batches and
+shuffles their order. The order depends only on (seed, epoch), so the state is two integers.
+Under DDP every rank builds the same global batches of ``batch_size * world_size`` and takes its
+own slice, so all ranks train the same task on different shards at every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+class TaskBatches:
+    """An endless, resumable stream of index batches for one task."""
+
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        batch_size: int,
+        *,
+        seed: int,
+        group_factor: int = 50,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if len(lengths) == 0:
+            raise ValueError("a task with no training features cannot be batched")
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group_factor = group_factor
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.position = 0  # batches of the current epoch already handed out
+        self._order: list[np.ndarray] | None = None
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """The global batches of one epoch, in the order they are drawn."""
+        rng = np.random.default_rng([self.seed, epoch])
+        perm = rng.permutation(len(self.lengths))
+        global_size = self.batch_size * self.world_size
+        chunk = global_size * self.group_factor
+        batches: list[np.ndarray] = []
+        for start in range(0, len(perm), chunk):
+            part = perm[start : start + chunk]
+            part = part[np.argsort(-self.lengths[part], kind="stable")]
+            batches.extend(part[i : i + global_size] for i in range(0, len(part), global_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if self._order is None:
+            self._order = self.epoch_batches(self.epoch)
+        if self.position >= len(self._order):
+            self.epoch, self.position = self.epoch + 1, 0
+            self._order = self.epoch_batches(self.epoch)
+        batch = self._order[self.position]
+        self.position += 1
+        # A short last batch may leave a rank with nothing: it then repeats the first index so
+        # every rank still runs the step (DDP needs all ranks to join each all-reduce).
+        shard = batch[self.rank :: self.world_size]
+        return shard if len(shard) else batch[:1]
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Number of optimizer-visible batches in one pass over the task."""
+        return -(-len(self.lengths) // (self.batch_size * self.world_size))
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable position in the stream."""
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position."""
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = None
+
+
+def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Deterministic evaluation batches, longest first (pads least, fails fast on memory)."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

@@ -1,0 +1,216 @@
+"""What each ``klue-mtl`` sub-command does (the CLI parses, these run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from mtl.config import RunConfig, TaskConfig, config_from_dict, load_config
+from mtl.errors import KlueInputError
+
+# Dev-file names per task, searched (recursively) under ``evaluate --data-dir``: the official release
+# names, the hf_dummy layout and the bundled samples.
+DEV_PATTERNS: dict[str, tuple[str, ...]] = {
+    "ynat": ("ynat-v1*_dev*.json", "ynat_dev.json"),
+    "nli": ("klue-nli-v1*_dev*.json", "nli_dev.json"),
+    "sts": ("klue-sts-v1*_dev*.json", "sts_dev.json"),
+    "ner": ("klue-ner-v1*_dev*.tsv", "ner_dev.tsv"),
+    "re": ("klue-re-v1*_dev*.json", "re_dev.json"),
+    "dp": ("klue-dp-v1*_dev*.tsv", "dp_dev.tsv"),
+    "mrc": ("klue-mrc-v1*_dev*.json", "mrc_dev.json"),
+    "wos": ("wos-v1*_dev*.json", "wos_dev.json"),
+}
+
+
+def find_dev_file(data_dir: Path, task: str) -> Path:
+    """The dev file of ``task`` under ``data_dir`` (exactly one must match)."""
+    found = sorted({p for pattern in DEV_PATTERNS[task] for p in data_dir.rglob(pattern)})
+    if not found:
+        raise KlueInputError(
+            data_dir, None, f"no {task} dev file here (looked for {', '.join(DEV_PATTERNS[task])})"
+        )
+    if len(found) > 1:
+        raise KlueInputError(data_dir, None, f"several {task} dev files match: {', '.join(map(str, found))}")
+    return found[0]
+
+
+def _train_config(args: argparse.Namespace) -> RunConfig:
+    overrides = list(args.overrides or [])
+    if args.engine:
+        overrides.append(f"train.engine={args.engine}")
+    return load_config(args.config, overrides)
+
+
+def _print_board(results: dict[str, dict[str, float]], counts: dict[str, int], out_dir: Path) -> None:
+    from mtl.scoreboard import build_scoreboard, render_markdown, write_scoreboard
+
+    board = build_scoreboard(results, counts)
+    write_scoreboard(board, out_dir)
+    print(render_markdown(board))
+
+
+def run_training(
+    cfg: RunConfig,
+    output: Path,
+    *,
+    resume: bool,
+    init_from: str | None = None,
+    tasks: list[str] | None = None,
+) -> dict[str, Any]:
+    """Build the session and train it with the configured engine; prints and writes the scoreboard."""
+    from mtl.session import build_session
+
+    session = build_session(cfg, output, resume=resume, init_from=init_from, only_tasks=tasks)
+    if cfg.train.engine == "trainer":
+        from mtl.trainer import train_with_trainer
+
+        summary = train_with_trainer(session)
+    else:
+        from mtl.loop import train_loop
+
+        summary = train_loop(session)
+    if session.is_main and summary.get("results"):
+        counts = {n: len(td.task.gold_units(td.dev.records)) for n, td in session.data.items() if td.dev}
+        _print_board(summary["results"], counts, output)
+    return summary
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = _train_config(args)
+    output = Path(args.output or cfg.output_dir)
+    summary = run_training(cfg, output, resume=args.resume)
+    if summary.get("stopped"):
+        print(
+            f"stopped at step {summary['steps']}; checkpoint saved in {output / 'last'} (continue with --resume)"
+        )
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from mtl.checkpoint import RUN_NAME
+
+    source = Path(args.from_)
+    if args.config:
+        cfg = load_config(args.config, args.overrides)
+    else:
+        run_file = source / RUN_NAME
+        if not run_file.is_file():
+            raise KlueInputError(run_file, None, "no run config in the checkpoint: pass --config")
+        data = json.loads(run_file.read_text(encoding="utf-8"))["config"]
+        from mtl.config import apply_overrides
+
+        cfg = config_from_dict(apply_overrides(data, list(args.overrides or [])))
+    if args.task not in cfg.tasks:
+        raise KlueInputError(
+            args.config or source, None, f"the config has no settings for task {args.task!r}"
+        )
+    cfg.tasks = {args.task: cfg.tasks[args.task]}
+    if args.engine:
+        cfg.train.engine = args.engine
+    output = Path(args.output or f"{cfg.output_dir}-finetune-{args.task}")
+    run_training(
+        cfg, output, resume=args.resume, init_from=None if args.resume else str(source), tasks=[args.task]
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from mtl.checkpoint import load_checkpoint
+    from mtl.evaluation import evaluate_split
+    from mtl.features import feature_lengths, featurize
+    from mtl.pipeline import Split, read_split, resolve_path, setup_task
+
+    checkpoint = Path(args.checkpoint)
+    model, tokenizer, resources, run = load_checkpoint(checkpoint)
+    cfg = (
+        config_from_dict(run["config"])
+        if run.get("config")
+        else RunConfig(tasks={t: {} for t in model.tasks})
+    )  # type: ignore[misc]
+    tasks = args.tasks or model.tasks
+    for t in tasks:
+        if t not in model.tasks:
+            raise KlueInputError(
+                checkpoint,
+                None,
+                f"the checkpoint has no head for task {t!r} (it has {', '.join(model.tasks)})",
+            )
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    results, counts, details = {}, {}, []
+    for name in tasks:
+        cfg.tasks.setdefault(name, TaskConfig())
+        task = setup_task(name, cfg, tokenizer, resources.get(name))
+        if args.data_dir:
+            path = str(find_dev_file(Path(args.data_dir), name))
+        elif cfg.tasks[name].dev:
+            path = resolve_path(cfg, cfg.tasks[name].dev)  # type: ignore[arg-type]
+        else:
+            raise KlueInputError(checkpoint, None, f"no dev file known for {name}: pass --data-dir")
+        records = read_split(task, path, "dev", None)
+        features = featurize(task, records, cache_dir=args.cache_dir)
+        split = Split(records, features, feature_lengths(features))
+        predictions, metrics = evaluate_split(
+            model, task, split, batch_size=task.settings.eval_batch_size, device=device
+        )
+        results[name], counts[name] = metrics, len(task.gold_units(records))
+        details.append(_classification_text(task, records, predictions))
+    out = Path(args.output or checkpoint)
+    _print_board(results, counts, out)
+    text = "\n".join(d for d in details if d)
+    if text:
+        (out / "classification_report.txt").write_text(text, encoding="utf-8")
+        print(text)
+    return 0
+
+
+def _classification_text(task: Any, records: list[dict], predictions: list[dict]) -> str:
+    """Classification report + confusion matrix for the label tasks (YNAT, NLI, RE)."""
+    if task.name not in ("ynat", "nli", "re"):
+        return ""
+    from mtl.scoreboard import classification_details
+
+    labels = list(task.resources["labels"])
+    index = {n: i for i, n in enumerate(labels)}
+    by_guid = {p["guid"]: p for p in predictions}
+    gold = [r["label"] for r in records]
+    pred = [index[by_guid[r["guid"]]["label"]] for r in records]
+    report, matrix = classification_details(labels, gold, pred)
+    return f"== {task.name}: classification report ==\n{report}\nconfusion matrix (rows gold, columns pred):\n{matrix}\n"
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from mtl.checkpoint import load_checkpoint
+    from mtl.evaluation import predict_features
+    from mtl.features import feature_lengths, featurize
+    from mtl.io import write_jsonl
+    from mtl.pipeline import Split, read_split, setup_task
+
+    checkpoint = Path(args.checkpoint)
+    model, tokenizer, resources, run = load_checkpoint(checkpoint)
+    if args.task not in model.tasks:
+        raise KlueInputError(
+            checkpoint,
+            None,
+            f"the checkpoint has no head for task {args.task!r} (it has {', '.join(model.tasks)})",
+        )
+    cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
+    cfg.tasks.setdefault(args.task, TaskConfig())
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    task = setup_task(args.task, cfg, tokenizer, resources.get(args.task))
+    records = read_split(task, args.input, "test", None, labeled=False)
+    features = featurize(task, records, cache_dir=None)
+    split = Split(records, features, feature_lengths(features))
+    outputs = predict_features(model, task, split, batch_size=task.settings.eval_batch_size, device=device)
+    predictions = task.decode(records, features, outputs)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(args.output, predictions)
+    print(f"wrote {len(predictions)} {args.task} predictions to {args.output}")
+    return 0

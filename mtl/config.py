@@ -1,0 +1,292 @@
+"""Run configuration: typed dataclasses, read from YAML, overridden by ``key=value`` arguments.
+
+Every knob of a run lives here (torchtune style), so a config file is the whole recipe. Unknown
+keys and ill-typed values are input errors naming the file and the key, raised before any data is
+read or any model is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mtl.errors import KlueInputError
+from mtl.labels import TASK_NAMES
+
+
+def _config_error(source: str | None, key: str | None, message: str) -> KlueInputError:
+    """A config error names the offending key rather than a record."""
+    return KlueInputError(source, key, message, kind="key")
+
+
+# KLUE-baseline settings per task (SPEC.md §0): max sequence length and, for MRC, the window stride.
+BASELINE_MAX_LENGTH = {
+    "ynat": 128,
+    "nli": 128,
+    "sts": 128,
+    "ner": 510,
+    "re": 256,
+    "dp": 256,
+    "mrc": 510,
+    "wos": 510,
+}
+
+
+@dataclass
+class EncoderConfig:
+    """Which encoder and tokenizer to use, and how to initialise the encoder."""
+
+    name: str = "klue/roberta-base"  # hub id or local folder of a pretrained encoder
+    tokenizer: str | None = None  # defaults to ``name``; "offline" builds the project's own WordPiece
+    random_init: bool = False  # True: build the encoder from ``architecture`` with random weights
+    architecture: dict[str, Any] = field(default_factory=dict)  # RobertaConfig overrides for random_init
+
+
+@dataclass
+class TaskConfig:
+    """One task of the run: its data and its per-task settings."""
+
+    train: str | None = None  # file of the train split (official release format or hub export)
+    dev: str | None = None  # file of the dev split, used for evaluation
+    max_length: int | None = None  # defaults to the KLUE-baseline value of the task
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    loss_weight: float = 1.0
+    doc_stride: int = 128  # MRC: window stride over long contexts
+    max_query_length: int = 64  # MRC
+    max_answer_length: int = 30  # MRC: longest answer in tokens; WoS: longest value span
+    use_pos: bool = True  # DP: feed the last morpheme's POS tag of each word to the parser
+    ontology: str | None = None  # WoS: ontology.json (domain-slot -> values)
+    max_train_examples: int | None = None  # keep only the first N records (quick experiments)
+    max_dev_examples: int | None = None
+
+
+@dataclass
+class SamplerConfig:
+    """Temperature-based mixing of the tasks: p_i ~ min(n_i, cap)^(1/T)."""
+
+    temperature: float = 2.0
+    cap: int | None = None
+    anneal_to: float | None = None  # final temperature of a linear anneal over the run (None: fixed)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, evaluation and checkpointing."""
+
+    engine: str = "loop"  # "loop" (the custom PyTorch loop) or "trainer" (MultiTaskTrainer)
+    seed: int = 42
+    max_steps: int = 1000  # optimizer steps
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    adam_epsilon: float = 1e-8
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    lr_scheduler: str = "linear"
+    eval_every: int = 0  # steps between evaluations (0: only at the end)
+    save_every: int = 0  # steps between checkpoints (0: only at the end)
+    log_every: int = 10
+    select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
+    fused_adamw: bool = True  # used on CUDA only
+    compile: bool = False  # torch.compile the encoder (CUDA)
+    nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
+    num_workers: int = 0
+
+
+@dataclass
+class RunConfig:
+    """The whole recipe of a run."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    tasks: dict[str, TaskConfig] = field(default_factory=dict)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data_dir: str | None = None  # relative task paths are resolved against this folder
+    output_dir: str = "runs/klue-mtl"
+    cache_dir: str | None = None  # featurization cache (default: <output_dir>/../.cache/features)
+
+    def task_settings(self, task: str) -> TaskConfig:
+        """The settings of ``task`` with baseline defaults filled in."""
+        cfg = self.tasks[task]
+        if cfg.max_length is None:
+            cfg = dataclasses.replace(cfg, max_length=BASELINE_MAX_LENGTH[task])
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (saved with every checkpoint)."""
+        return dataclasses.asdict(self)
+
+
+# -- building from plain data -------------------------------------------------------------------
+def _check_type(value: Any, tp: Any, where: str, source: str | None) -> Any:
+    """Check (and gently coerce int -> float) ``value`` against a dataclass field type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where, source)
+            except KlueInputError as e:
+                errors.append(e)
+        raise errors[0]
+    if tp is Any:
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _config_error(source, where, f"expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str) and value.lower() in ("inf", "infinity"):
+                return float("inf")
+            raise _config_error(source, where, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _config_error(source, where, f"expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _config_error(source, where, f"expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise _config_error(source, where, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp}")  # a programming error, not user input
+
+
+def _build(cls: type, data: Any, where: str, source: str | None) -> Any:
+    if not isinstance(data, dict):
+        raise _config_error(source, where or "top level", f"expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise _config_error(
+            source,
+            f"{prefix}{unknown[0]}",
+            f"unknown config key; known keys here: {', '.join(sorted(names))}",
+        )
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value or {}, path, source)
+        elif cls is RunConfig and key == "tasks":
+            if not isinstance(value, dict) or not value:
+                raise _config_error(source, path, "expected a non-empty mapping of task name -> settings")
+            tasks = {}
+            for name, settings in value.items():
+                if name not in TASK_NAMES:
+                    raise _config_error(
+                        source, f"{path}.{name}", f"unknown task; known: {', '.join(TASK_NAMES)}"
+                    )
+                tasks[name] = _build(TaskConfig, settings or {}, f"{path}.{name}", source)
+            kwargs[key] = tasks
+        else:
+            kwargs[key] = _check_type(value, tp, path, source)
+    return cls(**kwargs)
+
+
+def _validate(cfg: RunConfig, source: str | None) -> None:
+    t = cfg.train
+    checks = [
+        (t.engine in ("loop", "trainer"), "train.engine", "must be 'loop' or 'trainer'"),
+        (t.max_steps > 0, "train.max_steps", "must be > 0"),
+        (t.learning_rate > 0, "train.learning_rate", "must be > 0"),
+        (0 <= t.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)"),
+        (t.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be >= 1"),
+        (t.precision in ("auto", "fp32", "bf16"), "train.precision", "must be auto, fp32 or bf16"),
+        (t.nan_policy in ("stop", "skip"), "train.nan_policy", "must be 'stop' or 'skip'"),
+        (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
+        (cfg.sampler.temperature > 0, "sampler.temperature", "must be > 0"),
+        (cfg.sampler.cap is None or cfg.sampler.cap >= 1, "sampler.cap", "must be >= 1"),
+        (bool(cfg.tasks), "tasks", "name at least one task"),
+    ]
+    for ok, key, message in checks:
+        if not ok:
+            raise _config_error(source, key, message)
+    for name, tc in cfg.tasks.items():
+        for key in ("batch_size", "eval_batch_size"):
+            if getattr(tc, key) < 1:
+                raise _config_error(source, f"tasks.{name}.{key}", "must be >= 1")
+        if tc.max_length is not None and not 16 <= tc.max_length <= 512:
+            raise _config_error(source, f"tasks.{name}.max_length", "must be between 16 and 512")
+        if tc.loss_weight < 0:
+            raise _config_error(source, f"tasks.{name}.loss_weight", "must be >= 0")
+    sel = t.select_metric
+    if sel != "average" and (sel.count(".") != 1 or sel.split(".")[0] not in cfg.tasks):
+        raise _config_error(
+            source, "train.select_metric", "must be 'average' or '<task>.<metric>' of a run task"
+        )
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a", "b", "c"], YAML-parsed value)."""
+    if "=" not in text:
+        raise _config_error(None, text, "overrides look like key=value (e.g. train.max_steps=100)")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys in the plain config data (before validation)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise _config_error(None, text, f"'{part}' is not a section")
+        node[path[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config (safe loader), apply overrides, validate; relative paths resolve to the file."""
+    data: dict[str, Any] = {}
+    source = str(path) if path else None
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise _config_error(p, None, "config file not found")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise _config_error(p, mark.line + 1 if mark else None, f"invalid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise _config_error(p, None, "a config file is a YAML mapping")
+    data = apply_overrides(data, overrides or [])
+    cfg = _build(RunConfig, data, "", source)
+    _validate(cfg, source)
+    if path is not None and cfg.data_dir is not None and not Path(cfg.data_dir).is_absolute():
+        cfg.data_dir = str((Path(path).parent / cfg.data_dir).resolve())
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from :meth:`RunConfig.to_dict` output (e.g. a checkpoint's)."""
+    cfg = _build(RunConfig, data, "", None)
+    _validate(cfg, None)
+    return cfg

@@ -1,0 +1,85 @@
+"""Featurization through ``datasets``: records -> features, batched and cached on disk.
+
+The cache key covers the records, the tokenizer, the task settings and the project version, so
+a second run with the same inputs loads the Arrow file instead of tokenizing again, and any change
+to one of them featurizes anew.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset, disable_progress_bars, enable_progress_bars
+
+import mtl
+from mtl.tasks.base import Task
+
+_TOKENIZER_HASHES: dict[int, str] = {}
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """A stable hash of a fast tokenizer's full definition (vocab, normalizer, added tokens)."""
+    key = id(tokenizer)
+    if key not in _TOKENIZER_HASHES:
+        text = (
+            tokenizer.backend_tokenizer.to_str()
+            if hasattr(tokenizer, "backend_tokenizer")
+            else repr(tokenizer)
+        )
+        _TOKENIZER_HASHES[key] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return _TOKENIZER_HASHES[key]
+
+
+def features_fingerprint(task: Task, records: Sequence[dict[str, Any]]) -> str:
+    """Hash of everything that determines the features of ``records``."""
+    h = hashlib.sha256()
+    h.update(json.dumps([task.name, mtl.__version__, tokenizer_fingerprint(task.tokenizer)]).encode())
+    h.update(json.dumps(dataclasses.asdict(task.settings), sort_keys=True, default=str).encode())
+    h.update(json.dumps(task.resources, sort_keys=True, ensure_ascii=False).encode())
+    h.update(json.dumps(records, sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()[:24]
+
+
+def featurize(
+    task: Task,
+    records: Sequence[dict[str, Any]],
+    *,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> Dataset:
+    """Features of ``records`` (a ``datasets.Dataset``, one row per model input)."""
+    fingerprint = features_fingerprint(task, records)
+    cache_file = Path(cache_dir) / f"{task.name}-{fingerprint}.arrow" if cache_dir else None
+    if cache_file is not None and cache_file.is_file():
+        return Dataset.from_file(str(cache_file))
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+    source = Dataset.from_list(list(records))
+    if not progress:
+        disable_progress_bars()
+    try:
+        features = source.map(
+            task.featurize,
+            batched=True,
+            batch_size=256,
+            with_indices=True,
+            remove_columns=source.column_names,
+            cache_file_name=str(cache_file) if cache_file else None,
+            new_fingerprint=fingerprint,
+            desc=f"featurize {task.name}",
+        )
+    finally:
+        if not progress:
+            enable_progress_bars()
+    return features
+
+
+def feature_lengths(features: Dataset) -> np.ndarray:
+    """Token count of every feature (the batching and padding statistics use it)."""
+    return np.fromiter((len(ids) for ids in features["input_ids"]), dtype=np.int64, count=len(features))

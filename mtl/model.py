@@ -1,0 +1,124 @@
+"""MultiTaskModel: one shared encoder, one head per task.
+
+``forward(task, **batch)`` runs the encoder once and the named task's head on its hidden states.
+``save_pretrained`` / ``from_pretrained`` follow the checkpoint contract (DESIGN.md): a
+transformers ``config.json`` extended with each task's head kind and arguments, one flat
+``model.safetensors`` ("encoder.*", "heads.<task>.*"); loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import PreTrainedModel
+
+from heads import HeadOutput, build_head
+from mtl.encoder import encoder_from_config
+from mtl.errors import KlueInputError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_KEY = "klue_mtl"  # our section inside the transformers config.json
+
+# Batch keys the encoder reads; every other key belongs to the head.
+_ENCODER_INPUTS = ("input_ids", "attention_mask")
+
+
+class MultiTaskModel(nn.Module):
+    """A shared transformer encoder with a ``ModuleDict`` of task heads."""
+
+    # Tells transformers.Trainer that forward does not normalise the loss by token counts, so the
+    # Trainer divides by the accumulation steps itself (exactly once, as the custom loop does).
+    accepts_loss_kwargs = False
+
+    def __init__(self, encoder: PreTrainedModel, head_specs: Mapping[str, Mapping[str, Any]]) -> None:
+        """``head_specs``: task -> {"kind": head kind, "args": head keyword arguments}."""
+        super().__init__()
+        self.encoder = encoder
+        self.head_specs = {
+            task: {"kind": s["kind"], "args": dict(s["args"])} for task, s in head_specs.items()
+        }
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict(
+            {task: build_head(s["kind"], hidden, **s["args"]) for task, s in self.head_specs.items()}
+        )
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks this model has heads for."""
+        return list(self.heads)
+
+    def forward(self, task: str, **batch: torch.Tensor) -> HeadOutput:
+        """Encode the batch and apply ``task``'s head; the loss is set when targets are present."""
+        hidden = self.encoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+        return self.heads[task](hidden, batch)
+
+    @torch.no_grad()
+    def predict(self, task: str, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Forward pass and the head's decoding (argmax, tree, best span...)."""
+        output = self(task, **batch)
+        return self.heads[task].predict(output, batch)
+
+    def keep_tasks(self, tasks: list[str]) -> None:
+        """Drop every head not in ``tasks`` (fine-tuning one head of a joint checkpoint)."""
+        for task in list(self.heads):
+            if task not in tasks:
+                del self.heads[task]
+                del self.head_specs[task]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        """The encoder's transformers config plus the head specs, as saved in config.json."""
+        config = self.encoder.config.to_dict()
+        config[CONFIG_KEY] = {"heads": self.head_specs}
+        return config
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2, ensure_ascii=False))
+        # safetensors refuses shared storage; tied weights are re-tied by the config on load.
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str = "cpu") -> MultiTaskModel:
+        """Rebuild the model from a checkpoint folder written by :meth:`save_pretrained`."""
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+        for p in (config_path, weights_path):
+            if not p.is_file():
+                raise KlueInputError(
+                    p, None, "checkpoint file missing (is this a klue-mtl checkpoint folder?)"
+                )
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise KlueInputError(config_path, None, f"not valid JSON: {e}") from None
+        if CONFIG_KEY not in config:
+            raise KlueInputError(config_path, None, f"no '{CONFIG_KEY}' section: not a klue-mtl checkpoint")
+        specs = config.pop(CONFIG_KEY)["heads"]
+        model = cls(encoder_from_config(config), specs)
+        state = load_file(str(weights_path), device=map_location)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or [k for k in missing if not _is_tied(model, k)]:
+            raise KlueInputError(
+                weights_path,
+                None,
+                f"weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})",
+            )
+        return model
+
+
+def _is_tied(model: nn.Module, key: str) -> bool:
+    """Buffers like position_ids may legitimately be absent from a saved state dict."""
+    return key.endswith("position_ids")

@@ -1,0 +1,127 @@
+"""From a run config to ready-to-train task data: resolve paths, read records, featurize.
+
+Everything a run reads is read here, before the first step, so a malformed file stops the run
+before any training time is spent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset
+
+from mtl.config import RunConfig
+from mtl.errors import KlueInputError
+from mtl.features import feature_lengths, featurize
+from mtl.tasks import get_task
+from mtl.tasks.base import Task
+
+SAMPLES_ALIAS = "@samples"  # data_dir value naming the bundled samples
+
+
+@dataclass
+class Split:
+    """Records of one split of one task and their features."""
+
+    records: list[dict[str, Any]]
+    features: Dataset
+    lengths: np.ndarray
+
+
+@dataclass
+class TaskData:
+    """A task set up for the run (settings, tokenizer, resources) and its train/dev splits."""
+
+    task: Task
+    train: Split | None
+    dev: Split | None
+
+
+def resolve_path(cfg: RunConfig, value: str) -> str:
+    """A task file: hub specs pass through; relative paths resolve against ``data_dir``."""
+    if value.startswith("hub:"):
+        return value
+    base: Path | None = None
+    if cfg.data_dir == SAMPLES_ALIAS:
+        from mtl.samples import SAMPLES_DIR
+
+        base = SAMPLES_DIR
+    elif cfg.data_dir:
+        base = Path(cfg.data_dir)
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path)
+
+
+def setup_task(name: str, cfg: RunConfig, tokenizer: Any, resources: dict[str, Any] | None = None) -> Task:
+    """A task instance with the run's settings; WoS resources (the ontology) resolve here."""
+    task = get_task(name)
+    settings = cfg.task_settings(name)
+    if settings.ontology:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, ontology=resolve_path(cfg, settings.ontology))
+    task.setup(settings, tokenizer, resources)
+    return task
+
+
+def add_task_tokens(tokenizer: Any, tasks: list[Task]) -> int:
+    """Add every task's special tokens (RE entity markers) to the shared tokenizer; returns how many."""
+    tokens = [t for task in tasks for t in task.special_tokens]
+    existing = set(tokenizer.get_vocab())
+    new = [t for t in dict.fromkeys(tokens) if t not in existing]
+    if new:
+        # Special tokens are never split and never lower-cased; saved with the tokenizer files.
+        tokenizer.add_tokens(new, special_tokens=True)
+    return len(new)
+
+
+def read_split(
+    task: Task, path: str, split: str, limit: int | None, *, labeled: bool = True
+) -> list[dict[str, Any]]:
+    """Read one split's records, optionally keeping the first ``limit``."""
+    records = task.read(path, labeled=labeled, split=split)
+    if not records:
+        raise KlueInputError(path, None, "holds no records")
+    return records[:limit] if limit else records
+
+
+def prepare(
+    cfg: RunConfig,
+    tokenizer: Any,
+    *,
+    splits: tuple[str, ...] = ("train", "dev"),
+    tasks: list[str] | None = None,
+    resources: dict[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, TaskData]:
+    """Read and featurize every task of the run (all files checked before any featurizing)."""
+    names = tasks or list(cfg.tasks)
+    prepared: dict[str, TaskData] = {}
+    records: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for name in names:
+        task = setup_task(name, cfg, tokenizer, (resources or {}).get(name))
+        tc = cfg.tasks[name]
+        for split in splits:
+            value = getattr(tc, split)
+            if value is None:
+                if split == "train":
+                    raise KlueInputError(None, f"tasks.{name}.train", "no train file given", kind="key")
+                continue
+            limit = tc.max_train_examples if split == "train" else tc.max_dev_examples
+            records[(name, split)] = read_split(task, resolve_path(cfg, value), split, limit)
+        prepared[name] = TaskData(task, None, None)
+    for (name, split), recs in records.items():
+        task = prepared[name].task
+        feats = featurize(task, recs, cache_dir=cache_dir, progress=progress)
+        if len(feats) == 0:
+            raise KlueInputError(
+                getattr(cfg.tasks[name], split), None, f"{name} {split}: no features were produced"
+            )
+        setattr(prepared[name], split, Split(recs, feats, feature_lengths(feats)))
+    return prepared

@@ -1,0 +1,221 @@
+"""Everything a training run sets up before its first step, shared by both engines.
+
+Config -> output folder check -> tokenizer -> tasks -> every file read and featurized -> model ->
+batch stream -> optimizer and schedule. A malformed input stops here, before any training time is
+spent. The engines (mtl/loop.py, mtl/trainer.py) only differ in how they step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from transformers import set_seed
+
+from mtl.checkpoint import TrainingState, capture_rng, load_checkpoint, load_training_state, save_checkpoint
+from mtl.config import RunConfig
+from mtl.encoder import build_encoder
+from mtl.errors import KlueInputError
+from mtl.evaluation import evaluate_split
+from mtl.model import MultiTaskModel
+from mtl.optim import build_optimizer, build_scheduler
+from mtl.pipeline import TaskData, add_task_tokens, prepare, setup_task
+from mtl.stream import MultiTaskStream
+from mtl.tokenizer import load_tokenizer
+
+LAST = "last"  # the newest checkpoint, with training state, for --resume
+BEST = "best"  # the best checkpoint by the selection metric
+
+
+@dataclass
+class Session:
+    """A prepared run."""
+
+    cfg: RunConfig
+    output_dir: Path
+    tokenizer: Any
+    data: dict[str, TaskData]
+    model: MultiTaskModel
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    rank: int = 0
+    world_size: int = 1
+    resume_state: TrainingState | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_main(self) -> bool:
+        """Only rank 0 writes checkpoints, logs and the scoreboard."""
+        return self.rank == 0
+
+    def task_resources(self) -> dict[str, Any]:
+        return {name: td.task.resources for name, td in self.data.items()}
+
+    def make_stream(self) -> MultiTaskStream:
+        s, t = self.cfg.sampler, self.cfg.train
+        return MultiTaskStream(
+            self.data,
+            temperature=s.temperature,
+            cap=s.cap,
+            anneal_to=s.anneal_to,
+            total_draws=t.max_steps * t.gradient_accumulation_steps,
+            seed=t.seed,
+            rank=self.rank,
+            world_size=self.world_size,
+            device=self.device,
+        )
+
+    def make_optimizer(self, model: torch.nn.Module | None = None) -> tuple[Any, Any]:
+        optimizer = build_optimizer(model or self.model, self.cfg.train)
+        return optimizer, build_scheduler(optimizer, self.cfg.train)
+
+    def evaluate(self, *, progress: bool = True) -> dict[str, dict[str, float]]:
+        """Official dev metrics of every task that has a dev split."""
+        results = {}
+        for name, td in self.data.items():
+            if td.dev is None:
+                continue
+            _, metrics = evaluate_split(
+                self.model,
+                td.task,
+                td.dev,
+                batch_size=td.task.settings.eval_batch_size,
+                device=self.device,
+                progress=progress,
+                autocast_dtype=self.autocast_dtype,
+            )
+            results[name] = metrics
+        return results
+
+    def selection_score(self, results: dict[str, dict[str, float]]) -> float:
+        """The number best-checkpoint selection maximises."""
+        sel = self.cfg.train.select_metric
+        if sel == "average":
+            mains = [results[n][td.task.main_metric] for n, td in self.data.items() if n in results]
+            return sum(mains) / max(len(mains), 1)
+        task, metric = sel.split(".")
+        return results[task][metric]
+
+    def save(self, name: str, state: TrainingState | None) -> Path | None:
+        """Write checkpoint ``name`` under the output folder (rank 0 only)."""
+        if not self.is_main:
+            return None
+        return save_checkpoint(
+            self.output_dir / name,
+            self.model,
+            self.tokenizer,
+            self.task_resources(),
+            self.cfg.to_dict(),
+            state,
+        )
+
+    def training_state(
+        self, step: int, optimizer: Any, scheduler: Any, stream: MultiTaskStream, extra: dict
+    ) -> TrainingState:
+        return TrainingState(
+            step=step,
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            sampler=stream.state_dict(),
+            rng=capture_rng(),
+            extra=extra,
+        )
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    if world > 1:
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def pick_device(rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+def pick_autocast(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA (``precision: auto``), full fp32 on CPU."""
+    if cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def check_writable(directory: Path) -> None:
+    """The output folder must be creatable and writable before any work starts."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise KlueInputError(directory, None, f"output folder is not writable ({e.strerror})") from None
+
+
+def build_session(
+    cfg: RunConfig,
+    output_dir: str | Path,
+    *,
+    resume: bool = False,
+    init_from: str | Path | None = None,
+    only_tasks: list[str] | None = None,
+    progress: bool = True,
+) -> Session:
+    """Prepare a run; ``init_from`` starts from a checkpoint's encoder and heads (fine-tuning)."""
+    rank, world = init_distributed()
+    set_seed(cfg.train.seed)
+    output_dir = Path(output_dir)
+    check_writable(output_dir)
+    device = pick_device(rank)
+
+    source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
+    resume_state = None
+    if resume and not (source / "training_state").is_dir():  # type: ignore[operator]
+        raise KlueInputError(source, None, "nothing to resume: no checkpoint with training state here")
+    if source is not None:
+        model, tokenizer, resources, _ = load_checkpoint(source)
+        tasks = only_tasks or list(cfg.tasks)
+        missing = [t for t in tasks if t not in model.tasks]
+        if missing:
+            raise KlueInputError(source, None, f"the checkpoint has no head for task(s) {', '.join(missing)}")
+        model.keep_tasks(tasks)
+        if resume:
+            resume_state = load_training_state(source)
+    else:
+        tokenizer = load_tokenizer(
+            cfg.encoder.tokenizer or cfg.encoder.name, offline_ok=cfg.encoder.random_init
+        )
+        resources = None
+        tasks = only_tasks or list(cfg.tasks)
+        task_objs = [setup_task(name, cfg, tokenizer) for name in tasks]
+        add_task_tokens(tokenizer, task_objs)
+        encoder = build_encoder(cfg.encoder, len(tokenizer))
+        model = MultiTaskModel(
+            encoder, {t.name: {"kind": t.head_kind, "args": t.head_args()} for t in task_objs}
+        )
+
+    cache_dir = cfg.cache_dir or str(output_dir / ".features-cache")
+    data = prepare(
+        cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=progress and rank == 0
+    )
+    if source is None:
+        # Heads were sized from the run's resources; they must match what the data needs.
+        for name, td in data.items():
+            if td.task.head_args() != model.head_specs[name]["args"]:
+                raise KlueInputError(
+                    None, f"tasks.{name}", "head arguments do not match the task data", kind="key"
+                )
+    model.to(device)
+    return Session(
+        cfg, output_dir, tokenizer, data, model, device, pick_autocast(cfg, device), rank, world, resume_state
+    )

@@ -1,0 +1,75 @@
+"""The multi-task batch stream both engines train on: the sampler picks a task, that task's
+length-grouped batch order gives the indices, the collator pads them.
+
+It is an endless iterator of ``{"task": name, **tensors}`` dicts with a JSON state, so the custom
+loop and the Trainer see the same batches in the same order and a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+from mtl.batching import TaskBatches
+from mtl.evaluation import batch_for
+from mtl.pipeline import TaskData
+from samplers import AnnealSchedule, TemperatureSampler
+
+
+class MultiTaskStream:
+    """Endless ``{"task", **batch}`` iterator over every task's training features."""
+
+    def __init__(
+        self,
+        data: Mapping[str, TaskData],
+        *,
+        temperature: float,
+        cap: int | None,
+        anneal_to: float | None,
+        total_draws: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.data = data
+        self.device = device
+        sizes = {name: len(td.train.features) for name, td in data.items()}  # type: ignore[union-attr]
+        anneal = AnnealSchedule(temperature, anneal_to, total_draws) if anneal_to is not None else None
+        self.sampler = TemperatureSampler(
+            sizes, temperature=1.0 if anneal else temperature, cap=cap, anneal=anneal, seed=seed
+        )
+        self.batches = {
+            name: TaskBatches(
+                td.train.lengths,  # type: ignore[union-attr]
+                td.task.settings.batch_size,
+                seed=seed + 1000 * (i + 1),
+                rank=rank,
+                world_size=world_size,
+            )
+            for i, (name, td) in enumerate(data.items())
+        }
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        task = next(self.sampler)
+        td = self.data[task]
+        batch = batch_for(td.task, td.train, next(self.batches[task]), self.device)  # type: ignore[arg-type]
+        return {"task": task, **batch}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Sampler position and every task's batch-order position (JSON)."""
+        return {
+            "sampler": self.sampler.state_dict(),
+            "batches": {k: b.state_dict() for k, b in self.batches.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict`."""
+        self.sampler.load_state_dict(state["sampler"])
+        for name, s in state["batches"].items():
+            self.batches[name].load_state_dict(s)

@@ -1,0 +1,50 @@
+"""Shared model side of the [CLS]-level tasks (YNAT, NLI, STS): encode one text or a pair."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mtl.tasks.base import Task
+
+
+class SentenceTask(Task):
+    """A task read from token 0: ``text_fields`` are encoded as a single text or a pair."""
+
+    text_fields: ClassVar[tuple[str, ...]]
+    target_field: ClassVar[str] = "label"
+    token_fields = ("input_ids",)
+
+    def featurize(self, batch: Mapping[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        texts = [batch[f] for f in self.text_fields]
+        enc = self.tokenizer(*texts, **self.encode_kwargs())
+        out: dict[str, list[Any]] = {"input_ids": enc["input_ids"], "example_index": list(indices)}
+        targets = batch[self.target_field]
+        if all(t is not None for t in targets):
+            out["labels"] = list(targets)
+        return out
+
+
+class ClassificationTask(SentenceTask):
+    """Single-label classification over ``labels``."""
+
+    head_kind = "classification"
+
+    def head_args(self) -> dict[str, Any]:
+        return {"num_labels": len(self.resources["labels"])}
+
+    def decode(
+        self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        names = self.resources["labels"]
+        return [
+            {"guid": records[i]["guid"], "label": names[int(o["label"])]}
+            for i, o in zip(features["example_index"], outputs, strict=True)
+        ]
+
+
+def probs_list(probs: np.ndarray) -> list[float]:
+    """Probabilities as plain floats for JSON."""
+    return [float(p) for p in np.asarray(probs, dtype=np.float64)]
