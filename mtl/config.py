@@ -25,6 +25,8 @@ def _config_error(source: str | None, key: str | None, message: str) -> KlueInpu
     return KlueInputError(source, key, message, kind="key")
 
 
+SAMPLES_ALIAS = "@samples"  # data_dir value naming the bundled samples
+
 # KLUE-baseline settings per task (SPEC.md §0): max sequence length and, for MRC, the window stride.
 BASELINE_MAX_LENGTH = {
     "ynat": 128,
@@ -150,8 +152,12 @@ def _check_type(value: Any, tp: Any, where: str, source: str | None) -> Any:
         return dict(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if isinstance(value, str) and value.lower() in ("inf", "infinity"):
-                return float("inf")
+            if isinstance(value, str):
+                # YAML 1.1 reads "3e-5" (no dot) as a string; accept any spelling of a number.
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
             raise _config_error(source, where, f"expected a number, got {value!r}")
         return float(value)
     if tp is int:
@@ -280,7 +286,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     data = apply_overrides(data, overrides or [])
     cfg = _build(RunConfig, data, "", source)
     _validate(cfg, source)
-    if path is not None and cfg.data_dir is not None and not Path(cfg.data_dir).is_absolute():
+    if path is not None and cfg.data_dir not in (None, SAMPLES_ALIAS) and not Path(cfg.data_dir).is_absolute():
         cfg.data_dir = str((Path(path).parent / cfg.data_dir).resolve())
     return cfg
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
+from transformers import set_seed
 
 from mtl.checkpoint import restore_rng
 from mtl.errors import KlueInputError
@@ -52,6 +53,14 @@ class NonFiniteLoss(KlueInputError):
     """A NaN/inf loss under ``nan_policy: stop``."""
 
 
+def start_rng(session: Session) -> None:
+    """The RNG state at the first step: seeded anew (both engines alike), or restored on resume."""
+    if session.resume_state is not None and session.resume_state.rng is not None:
+        restore_rng(session.resume_state.rng)
+    else:
+        set_seed(session.cfg.train.seed)
+
+
 def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
     """Train with the custom loop; returns a summary (steps, losses per task, final metrics)."""
     cfg, model = session.cfg.train, session.model
@@ -79,8 +88,7 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
         session.save(LAST, session.training_state(step, optimizer, scheduler, stream, extra))
 
     model.train()
-    if session.resume_state is not None and session.resume_state.rng is not None:
-        restore_rng(session.resume_state.rng)
+    start_rng(session)
     bar = tqdm(
         total=cfg.max_steps,
         initial=start,

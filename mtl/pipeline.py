@@ -13,13 +13,11 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
-from mtl.config import RunConfig
+from mtl.config import SAMPLES_ALIAS, RunConfig
 from mtl.errors import KlueInputError
 from mtl.features import feature_lengths, featurize
 from mtl.tasks import get_task
 from mtl.tasks.base import Task
-
-SAMPLES_ALIAS = "@samples"  # data_dir value naming the bundled samples
 
 
 @dataclass

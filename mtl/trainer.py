@@ -17,8 +17,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from mtl.checkpoint import restore_rng
-from mtl.loop import NonFiniteLoss, StopRequested, _evaluate_and_select
+from mtl.loop import NonFiniteLoss, StopRequested, _evaluate_and_select, start_rng
 from mtl.session import LAST, Session
 from mtl.stream import MultiTaskStream
 from mtl.tensorboard import TensorBoard
@@ -123,10 +122,8 @@ class _SessionCallback(TrainerCallback):
         self.progress = progress
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        session = self.trainer_ref[0].session
-        if session.resume_state is not None and session.resume_state.rng is not None:
-            restore_rng(session.resume_state.rng)
         self.trainer_ref[0].model.train()
+        start_rng(self.trainer_ref[0].session)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         trainer = self.trainer_ref[0]
@@ -171,7 +168,6 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         logging_steps=cfg.log_every,
-        logging_dir=str(session.output_dir / "tensorboard-trainer"),
         save_strategy="no",
         eval_strategy="no",
         report_to=["tensorboard"] if session.is_main else [],
@@ -212,6 +208,7 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
     return {
         "steps": cfg.max_steps,
         "stopped": False,
+        "losses": trainer.step_losses,
         "train_loss": result.training_loss,
         "results": results,
         **extra,
