@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="predictions file to write (.jsonl)")
     p.set_defaults(func=_lazy("cmd_predict"))
 
+    p = sub.add_parser(
+        "compare-engines", help="train one config with the custom loop and the Trainer; compare"
+    )
+    p.add_argument("--config", required=True)
+    p.add_argument("--output", help="output folder (default: <output_dir>-compare)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_overrides(p)
+    p.set_defaults(func=_lazy("cmd_compare_engines"))
+
     p = sub.add_parser("score", help="official KLUE metrics of a predictions file against a gold file (JSON)")
     p.add_argument("--task", required=True, help="ynat, nli, sts, ner, re, dp, mrc or wos")
     p.add_argument("--gold", required=True, help="gold file (official release format or hub-schema export)")

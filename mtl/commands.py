@@ -214,3 +214,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
     write_jsonl(args.output, predictions)
     print(f"wrote {len(predictions)} {args.task} predictions to {args.output}")
     return 0
+
+
+def cmd_compare_engines(args: argparse.Namespace) -> int:
+    """Train the same config with both engines and print losses, speed and scores side by side."""
+    import time
+
+    from mtl.loop import train_loop
+    from mtl.session import build_session
+    from mtl.trainer import train_with_trainer
+
+    cfg = load_config(args.config, args.overrides)
+    output = Path(args.output or f"{cfg.output_dir}-compare")
+    runs: dict[str, dict[str, Any]] = {}
+    for engine, train in (("loop", train_loop), ("trainer", train_with_trainer)):
+        session = build_session(cfg, output / engine, progress=False)
+        t0 = time.perf_counter()
+        summary = train(session, progress=not args.quiet)
+        summary["seconds_per_step"] = (time.perf_counter() - t0) / max(summary["steps"], 1)
+        runs[engine] = summary
+    loop, trainer = runs["loop"]["losses"], runs["trainer"]["losses"]
+    every = max(1, len(loop) // 20)
+    print(f"{'step':>6} {'loop loss':>12} {'trainer loss':>13} {'rel. diff':>10}")
+    worst = 0.0
+    for i, (a, b) in enumerate(zip(loop, trainer, strict=True)):
+        rel = abs(a - b) / max(abs(a), 1e-12)
+        worst = max(worst, rel)
+        if (i + 1) % every == 0 or i == 0:
+            print(f"{i + 1:>6} {a:>12.6f} {b:>13.6f} {rel:>10.2e}")
+    print(f"largest relative loss difference over {len(loop)} steps: {worst:.2e}")
+    print(
+        f"time per step (incl. evaluation): loop {runs['loop']['seconds_per_step']:.3f} s, "
+        f"trainer {runs['trainer']['seconds_per_step']:.3f} s"
+    )
+    for task in runs["loop"].get("results") or {}:
+        a, b = runs["loop"]["results"][task], runs["trainer"]["results"][task]
+        print(f"{task:>5}: " + "  ".join(f"{k} {a[k]:.2f} | {b[k]:.2f}" for k in a))
+    report = {
+        e: {k: v for k, v in r.items() if k != "losses"} | {"losses": r["losses"]} for e, r in runs.items()
+    }
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "compare.json").write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    return 0
