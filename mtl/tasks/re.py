@@ -1,4 +1,13 @@
-"""KLUE-RE: relation between a marked subject and object entity (30 labels incl. no_relation)."""
+"""KLUE-RE: relation between a marked subject and object entity (30 labels incl. no_relation).
+
+Model side: both entities are wrapped in typed marker tokens added to the shared tokenizer, e.g.
+``[SUBJ:PER]이도윤[/SUBJ]은 [OBJ:LOC]여수[/OBJ]에서 태어났다``: one opening marker per (role, entity
+type) carries the type into the encoder, one closing marker per role ends the span. The
+``entity_marker`` head reads the hidden states at the two opening markers (``subject_index``,
+``object_index``). Unlike the baseline (plain ``<subj>`` markers, [CLS] pooling, an error on
+overlapping spans), overlapping spans are wrapped with properly nested markers, and a sentence too
+long for ``max_length`` is cut around the two entities instead of losing one of them.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +16,74 @@ from typing import Any
 
 import numpy as np
 
-from mtl.labels import RE_LABELS
+from mtl.labels import RE_ENTITY_TYPES, RE_LABELS, RE_NO_RELATION
 from mtl.metrics.re import re_metrics
 from mtl.tasks.base import Task, check_label, check_list, check_number
+from mtl.tasks.sentence import probs_list
+
+ROLES: tuple[str, ...] = ("SUBJ", "OBJ")
+
+
+def opening_marker(role: str, entity_type: str) -> str:
+    """The marker token that opens an entity of ``role`` (SUBJ/OBJ) and ``entity_type``."""
+    return f"[{role}:{entity_type}]"
+
+
+def closing_marker(role: str) -> str:
+    """The marker token that closes an entity of ``role``."""
+    return f"[/{role}]"
+
+
+MARKERS: tuple[str, ...] = (
+    *(opening_marker(role, t) for role in ROLES for t in RE_ENTITY_TYPES),
+    *(closing_marker(role) for role in ROLES),
+)
+"""All 14 marker tokens: 12 typed openers (2 roles x 6 types), then the 2 closers."""
+
+
+def mark_entities(sentence: str, subject: Mapping[str, Any], obj: Mapping[str, Any]) -> str:
+    """``sentence`` with both entities wrapped in their markers (spans use KLUE's INCLUSIVE end).
+
+    Markers follow the text. Overlapping spans nest: the longer span (the subject on a tie) opens
+    first and closes last, so ``[SUBJ:ORG]한빛[OBJ:ORG]전자[/OBJ][/SUBJ]`` for an object inside the
+    subject; partly overlapping spans give crossing markers, which is still a valid input.
+    """
+    entities = [(subject, "SUBJ", 0), (obj, "OBJ", 1)]
+    # Opening order: earlier start first, then the longer span (outer), then the subject.
+    entities.sort(key=lambda e: (e[0]["start"], -e[0]["end"], e[2]))
+    events = []
+    for rank, (ent, role, _) in enumerate(entities):
+        events.append((ent["start"], 1, rank, opening_marker(role, ent["type"])))
+        # At one position closers come before openers, and the later-opened span closes first.
+        events.append((ent["end"] + 1, 0, -rank, closing_marker(role)))
+    events.sort()
+    pieces, previous = [], 0
+    for position, _, _, marker in events:
+        pieces.append(sentence[previous:position])
+        pieces.append(marker)
+        previous = position
+    pieces.append(sentence[previous:])
+    return "".join(pieces)
+
+
+def keep_positions(length: int, spans: Sequence[tuple[int, int]], budget: int) -> np.ndarray:
+    """Sorted indices of the ``budget`` tokens (of ``length``) to keep around entity ``spans``.
+
+    ``spans`` are inclusive (opening marker, closing marker) token positions. Priority: the markers
+    themselves, then the tokens inside the entities, then the tokens between the two entities
+    (nearest to an entity first), then the outer context by its distance to the entities. When both
+    entities and what lies between them fit, the result is therefore one contiguous window centred on
+    them; when they are too far apart, the middle of the gap is what gets dropped.
+    """
+    pos = np.arange(length)
+    lo = min(a for a, _ in spans)
+    hi = max(b for _, b in spans)
+    to_entity = np.min([np.maximum(np.maximum(a - pos, pos - b), 0) for a, b in spans], axis=0)
+    to_union = np.maximum(np.maximum(lo - pos, pos - hi), 0)
+    priority = np.where(to_union > 0, length + to_union, to_entity)
+    priority[to_entity == 0] = -1
+    priority[[p for span in spans for p in span]] = -2
+    return np.sort(np.argsort(priority, kind="stable")[:budget])
 
 
 class ReTask(Task):
@@ -19,6 +93,93 @@ class ReTask(Task):
     main_metric = "micro_f1"
     metric_names = ("micro_f1", "auprc")
 
+    # -- model side ------------------------------------------------------------------------------
+    head_kind = "entity_marker"
+    special_tokens = MARKERS
+    token_fields = ("input_ids",)
+
+    def head_args(self) -> dict[str, Any]:
+        return {"num_labels": len(self.resources["labels"])}
+
+    def marker_ids(self) -> dict[str, int]:
+        """Token id of every marker; the markers must have been added (``pipeline.add_task_tokens``)."""
+        vocab = self.tokenizer.get_vocab()
+        missing = [m for m in MARKERS if m not in vocab]
+        if missing:
+            raise ValueError(
+                f"the tokenizer lacks the RE entity markers ({', '.join(missing[:3])}...): "
+                "add them with mtl.pipeline.add_task_tokens before featurizing"
+            )
+        return {m: vocab[m] for m in MARKERS}
+
+    def featurize(self, batch: Mapping[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        ids_of = self.marker_ids()
+        max_length = self.settings.max_length
+        if max_length < 6:
+            raise ValueError(f"re: max_length {max_length} cannot hold [CLS], four markers and [SEP]")
+        texts = [
+            mark_entities(s, subj, obj)
+            for s, subj, obj in zip(batch["sentence"], batch["subject"], batch["object"], strict=True)
+        ]
+        # (subject opener, subject closer, object opener, object closer) of every record.
+        markers = [
+            (
+                ids_of[opening_marker("SUBJ", subj["type"])],
+                ids_of[closing_marker("SUBJ")],
+                ids_of[opening_marker("OBJ", obj["type"])],
+                ids_of[closing_marker("OBJ")],
+            )
+            for subj, obj in zip(batch["subject"], batch["object"], strict=True)
+        ]
+        input_ids = self.tokenizer(texts, **self.encode_kwargs())["input_ids"]
+        # Plain truncation is fine when it only cut context; a row that lost a marker is re-cut.
+        cut = [
+            i for i, ids in enumerate(input_ids) if len(ids) >= max_length and not set(markers[i]) <= set(ids)
+        ]
+        if cut:
+            full = self.tokenizer(
+                [texts[i] for i in cut], add_special_tokens=False, return_token_type_ids=False, verbose=False
+            )["input_ids"]
+            for i, ids in zip(cut, full, strict=True):
+                input_ids[i] = self._window(ids, markers[i], max_length)
+        out: dict[str, list[Any]] = {
+            "input_ids": input_ids,
+            "subject_index": [ids.index(m[0]) for ids, m in zip(input_ids, markers, strict=True)],
+            "object_index": [ids.index(m[2]) for ids, m in zip(input_ids, markers, strict=True)],
+            "example_index": list(indices),
+        }
+        if all(label is not None for label in batch["label"]):
+            out["labels"] = list(batch["label"])
+        return out
+
+    def _window(self, ids: list[int], markers: tuple[int, int, int, int], max_length: int) -> list[int]:
+        """[CLS] + the tokens of ``ids`` (no specials) kept around both entities + [SEP]."""
+        spans = [
+            (ids.index(markers[0]), ids.index(markers[1])),
+            (ids.index(markers[2]), ids.index(markers[3])),
+        ]
+        kept = keep_positions(len(ids), spans, max_length - 2)
+        tok = self.tokenizer
+        return [tok.cls_token_id, *np.asarray(ids)[kept].tolist(), tok.sep_token_id]
+
+    def decode(
+        self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        names = self.resources["labels"]
+        by_record = {int(i): o for i, o in zip(features["example_index"], outputs, strict=True)}
+        uniform = [1.0 / len(names)] * len(names)
+        rows = []
+        for i, record in enumerate(records):
+            out = by_record.get(i)
+            if out is None:  # never happens (one feature per record), but a unit is never dropped
+                rows.append({"guid": record["guid"], "label": names[RE_NO_RELATION], "probs": uniform})
+                continue
+            rows.append(
+                {"guid": record["guid"], "label": names[int(out["label"])], "probs": probs_list(out["probs"])}
+            )
+        return rows
+
+    # -- scoring ---------------------------------------------------------------------------------
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
         problem = check_label(pred.get("label"), self.labels)
         problem = problem or check_list(pred.get("probs"), "probs", len(self.labels))
@@ -31,5 +192,7 @@ class ReTask(Task):
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         index = {name: i for i, name in enumerate(self.labels)}
-        probs = np.asarray([p["probs"] for p in preds], dtype=np.float64).reshape(len(preds), len(self.labels))
+        probs = np.asarray([p["probs"] for p in preds], dtype=np.float64).reshape(
+            len(preds), len(self.labels)
+        )
         return re_metrics([g["label"] for g in golds], [index[p["label"]] for p in preds], probs)
