@@ -1,13 +1,32 @@
-"""KLUE-DP: dependency parsing over eojeols (head + relation per word)."""
+"""KLUE-DP: dependency parsing over eojeols (head + relation per word).
+
+Model side: the words are encoded with ``is_split_into_words=True``; each word is represented by its
+first and last sub-token (``word_starts``/``word_ends``), plus, when ``use_pos`` is on, the tag of its
+LAST morpheme (``NNG+JKS`` -> ``JKS``), as in the KLUE baseline. The biaffine head decodes a
+single-root tree per sentence.
+
+Truncation: only the words that start within ``max_length`` sub-tokens are features (a word cut
+mid-way keeps its kept sub-tokens). A gold head pointing at a truncated word is not a target.
+Truncated words still get predictions: each hangs on the word after it, the last one on the root
+word of the predicted tree, so the sentence stays a single-root tree; their relation is ``NP``
+(the most frequent one).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mtl.labels import DP_DEPRELS
+import numpy as np
+
+from mtl.labels import DP_DEPRELS, DP_POS_TAGS
 from mtl.metrics.dp import dp_metrics
 from mtl.tasks.base import Task, check_list
+
+IGNORE_INDEX = -100
+
+#: relation id given to truncated words: 0 is the most frequent one (NP) in the baseline's order
+FALLBACK_DEPREL = 0
 
 
 class DpTask(Task):
@@ -16,6 +35,10 @@ class DpTask(Task):
     prediction_fields = ("heads", "deprels")
     main_metric = "uas"
     metric_names = ("uas", "las", "uas_plain", "las_plain")
+
+    head_kind = "biaffine"
+    token_fields = ("input_ids",)
+    item_fields = ("word_starts", "word_ends", "word_mask", "pos_ids", "heads", "deprels")
 
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
         n = len(gold["words"])
@@ -37,3 +60,118 @@ class DpTask(Task):
             [p["heads"] for p in preds],
             [[index[d] for d in p["deprels"]] for p in preds],
         )
+
+    # -- model side ------------------------------------------------------------------------------
+    def build_resources(self, settings: Any) -> dict[str, Any]:
+        return {"labels": list(self.labels), "pos_tags": list(DP_POS_TAGS)}
+
+    def head_args(self) -> dict[str, Any]:
+        pos_vocab = len(self.resources["pos_tags"]) + 1 if self.settings.use_pos else 0  # +1: unknown tag
+        return {"num_labels": len(self.resources["labels"]), "pos_vocab_size": pos_vocab}
+
+    def setup(self, settings: Any, tokenizer: Any, resources: Mapping[str, Any] | None = None) -> None:
+        super().setup(settings, tokenizer, resources)
+        self._pos_index = {tag: i for i, tag in enumerate(self.resources["pos_tags"])}
+
+    def pos_id(self, pos: str) -> int:
+        """Id of the last morpheme tag of a word's ``+``-joined POS string; unknown -> len(pos_tags)."""
+        return self._pos_index.get(pos.rsplit("+", 1)[-1], len(self._pos_index))
+
+    def featurize(self, batch: Mapping[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        enc = self.tokenizer(batch["words"], is_split_into_words=True, **self.encode_kwargs())
+        out: dict[str, list[Any]] = {
+            "input_ids": enc["input_ids"],
+            "example_index": list(indices),
+            "word_starts": [],
+            "word_ends": [],
+            "word_mask": [],
+        }
+        labeled = all(h is not None for h in batch["heads"]) and all(d is not None for d in batch["deprels"])
+        if self.settings.use_pos:
+            out["pos_ids"] = []
+        if labeled:
+            out["heads"], out["deprels"] = [], []
+        for i, words in enumerate(batch["words"]):
+            word_ids = np.array([-1 if w is None else w for w in enc.word_ids(i)], dtype=np.int64)
+            # Words past the cut are dropped; without a cut every word is kept, even one whose
+            # characters the normaliser deleted entirely (it has no sub-token of its own).
+            truncated = bool(enc.encodings[i].overflowing)
+            kept = int(word_ids.max()) + 1 if truncated else len(words)
+            starts, ends = word_spans(word_ids, kept)
+            out["word_starts"].append(starts.tolist())
+            out["word_ends"].append(ends.tolist())
+            out["word_mask"].append([1] * kept)
+            if self.settings.use_pos:
+                out["pos_ids"].append([self.pos_id(p) for p in batch["pos"][i][:kept]])
+            if labeled:
+                heads = np.asarray(batch["heads"][i][:kept], dtype=np.int64)
+                # A head among the truncated words cannot be scored (no column for it): no target.
+                out["heads"].append(np.where(heads <= kept, heads, IGNORE_INDEX).tolist())
+                out["deprels"].append(list(batch["deprels"][i][:kept]))
+        return out
+
+    def decode(
+        self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        names = list(self.resources["labels"])
+        kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for example, starts, output in zip(
+            features["example_index"], features["word_starts"], outputs, strict=True
+        ):
+            k = len(starts)
+            kept[int(example)] = (
+                np.asarray(output["heads"], dtype=np.int64)[:k],
+                np.asarray(output["deprels"], dtype=np.int64)[:k],
+            )
+        empty = np.zeros(0, dtype=np.int64)
+        predictions = []
+        for index, record in enumerate(records):
+            heads, deprels = kept.get(index, (empty, empty))
+            full_heads, full_deprels = complete_tree(heads, deprels, len(record["words"]), len(names))
+            predictions.append(
+                {"guid": record["guid"], "heads": full_heads, "deprels": [names[d] for d in full_deprels]}
+            )
+        return predictions
+
+
+def word_spans(word_ids: np.ndarray, num_words: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last token index of words ``0..num_words-1``, from per-token word ids (-1 = special).
+
+    A word with no sub-token of its own (all its characters dropped by the normaliser) points at the
+    token before it ([CLS] for a first word), so word positions stay aligned with the record.
+    """
+    positions = np.flatnonzero(word_ids >= 0)
+    if len(positions) == 0:
+        return np.zeros(num_words, dtype=np.int64), np.zeros(num_words, dtype=np.int64)
+    ids = word_ids[positions]  # non-decreasing
+    words = np.arange(num_words)
+    left = np.searchsorted(ids, words, side="left")
+    right = np.searchsorted(ids, words, side="right")
+    ends = np.where(right > 0, positions[np.maximum(right - 1, 0)], 0)
+    starts = np.where(right > left, positions[np.minimum(left, len(positions) - 1)], ends)
+    return starts, ends
+
+
+def complete_tree(
+    heads: np.ndarray, deprels: np.ndarray, num_words: int, num_labels: int
+) -> tuple[list[int], list[int]]:
+    """Predictions of every word from those of the kept prefix (heads 1-based, 0 = root).
+
+    Words past the prefix form a chain (each word -> the next) whose last word hangs on the prefix's
+    root word (with no root in the prefix: on the last word, which is then the root). Out-of-range
+    values (a malformed head output) fall back the same way, so the result always passes the
+    contract's checks, and it is a single-root tree whenever the prefix's valid heads are.
+    """
+    k = min(len(heads), num_words)
+    out_heads = [int(h) for h in heads[:k]]
+    out_deprels = [int(d) if 0 <= d < num_labels else FALLBACK_DEPREL for d in deprels[:k]]
+    valid = [0 <= h <= k and h != i + 1 for i, h in enumerate(out_heads)]
+    roots = [i + 1 for i, h in enumerate(out_heads) if h == 0 and valid[i]]
+    anchor = roots[0] if roots else num_words  # the word every dangling piece hangs on
+    for i in range(k):
+        if not valid[i]:
+            out_heads[i] = 0 if anchor == i + 1 else anchor
+    for j in range(k, num_words):
+        out_heads.append(j + 2 if j + 1 < num_words else (0 if anchor == num_words else anchor))
+        out_deprels.append(FALLBACK_DEPREL)
+    return out_heads, out_deprels
