@@ -208,13 +208,16 @@ def build_session(
     data = prepare(
         cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=progress and rank == 0
     )
-    if source is None:
-        # Heads were sized from the run's resources; they must match what the data needs.
-        for name, td in data.items():
-            if td.task.head_args() != model.head_specs[name]["args"]:
-                raise KlueInputError(
-                    None, f"tasks.{name}", "head arguments do not match the task data", kind="key"
-                )
+    for name, td in data.items():
+        # A head must be the kind its task plugs into and sized for the task's vocabularies.
+        spec = model.head_specs[name]
+        if spec["kind"] != td.task.head_kind or spec["args"] != td.task.head_args():
+            raise KlueInputError(
+                source,
+                None,
+                f"the {name} head ({spec['kind']} {spec['args']}) does not fit the task "
+                f"({td.task.head_kind} {td.task.head_args()})",
+            )
     model.to(device)
     return Session(
         cfg, output_dir, tokenizer, data, model, device, pick_autocast(cfg, device), rank, world, resume_state
