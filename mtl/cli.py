@@ -35,6 +35,17 @@ def _lazy(name: str):  # noqa: ANN202
     return run
 
 
+def _lazy_module(module: str, name: str):  # noqa: ANN202
+    """Like :func:`_lazy` for a handler living in another module."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(args)
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -95,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_compare_engines"))
+
+    p = sub.add_parser(
+        "bench", help="measure batching, throughput, overhead, featurization, evaluation, memory"
+    )
+    p.add_argument(
+        "--model-size",
+        choices=("tiny", "base"),
+        default="tiny",
+        help="encoder size (base = roberta-base shape)",
+    )
+    p.add_argument("--data-dir", help="KLUE data folder (default: $KLUE_DATA_DIR, else the bundled samples)")
+    p.add_argument("--output", default="bench", help="folder for bench.json and bench.md")
+    p.add_argument("--quick", action="store_true", help="tiny inputs, a few steps (what the tests run)")
+    p.set_defaults(func=_lazy_module("mtl.bench", "cmd_bench"))
 
     p = sub.add_parser("score", help="official KLUE metrics of a predictions file against a gold file (JSON)")
     p.add_argument("--task", required=True, help="ynat, nli, sts, ner, re, dp, mrc or wos")
