@@ -24,6 +24,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_split(args: argparse.Namespace) -> int:
+    from mtl.split import split_official
+
+    counts = split_official(args.data_dir, args.output)
+    for task, c in counts.items():
+        print(f"{task:>5}: {c['train']:>6} train  {c['heldout']:>5} held-out")
+    return 0
+
+
 def _lazy(name: str):  # noqa: ANN202
     """A handler that imports mtl.commands (and with it torch) only when the command runs."""
 
@@ -120,6 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="bench", help="folder for bench.json and bench.md")
     p.add_argument("--quick", action="store_true", help="tiny inputs, a few steps (what the tests run)")
     p.set_defaults(func=_lazy_module("mtl.bench", "cmd_bench"))
+
+    p = sub.add_parser("split", help="deterministic 80/20 train/held-out split of the real KLUE dev files")
+    p.add_argument(
+        "--data-dir", required=True, help="KLUE data folder (with official/ or the official files)"
+    )
+    p.add_argument("--output", required=True, help="folder for <task>_train.* and <task>_heldout.*")
+    p.set_defaults(func=_cmd_split)
+
+    p = sub.add_parser(
+        "experiment", help="from-scratch joint training on the split real dev data vs trivial baselines"
+    )
+    p.add_argument("--config", default="configs/scratch_real.yaml")
+    p.add_argument("--data-dir", required=True, help="KLUE data folder (e.g. $KLUE_DATA_DIR)")
+    p.add_argument("--output", default="runs/experiment")
+    p.add_argument("--compare-steps", type=int, default=300, help="steps of each comparison run")
+    add_overrides(p)
+    p.set_defaults(func=_lazy_module("mtl.experiment", "cmd_experiment"))
 
     p = sub.add_parser("score", help="official KLUE metrics of a predictions file against a gold file (JSON)")
     p.add_argument("--task", required=True, help="ynat, nli, sts, ner, re, dp, mrc or wos")
