@@ -123,14 +123,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mtl.evaluation import evaluate_split
     from mtl.features import feature_lengths, featurize
     from mtl.pipeline import Split, read_split, resolve_path, setup_task
+    from mtl.session import check_writable
+    from mtl.tensorboard import TensorBoard
 
     checkpoint = Path(args.checkpoint)
     model, tokenizer, resources, run = load_checkpoint(checkpoint)
-    cfg = (
-        config_from_dict(run["config"])
-        if run.get("config")
-        else RunConfig(tasks={t: {} for t in model.tasks})
-    )  # type: ignore[misc]
+    cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
     tasks = args.tasks or model.tasks
     for t in tasks:
         if t not in model.tasks:
@@ -139,9 +137,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 None,
                 f"the checkpoint has no head for task {t!r} (it has {', '.join(model.tasks)})",
             )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    results, counts, details = {}, {}, []
+    out = Path(args.output or checkpoint)
+    check_writable(out)
+    # Every dev file is read and validated before any evaluation starts.
+    prepared = []
     for name in tasks:
         cfg.tasks.setdefault(name, TaskConfig())
         task = setup_task(name, cfg, tokenizer, resources.get(name))
@@ -151,15 +150,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             path = resolve_path(cfg, cfg.tasks[name].dev)  # type: ignore[arg-type]
         else:
             raise KlueInputError(checkpoint, None, f"no dev file known for {name}: pass --data-dir")
-        records = read_split(task, path, "dev", None)
+        prepared.append((task, read_split(task, path, "dev", None)))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    tb = TensorBoard(out / "tensorboard-eval")
+    results, counts, details = {}, {}, []
+    for task, records in prepared:
         features = featurize(task, records, cache_dir=args.cache_dir)
         split = Split(records, features, feature_lengths(features))
         predictions, metrics = evaluate_split(
             model, task, split, batch_size=task.settings.eval_batch_size, device=device
         )
-        results[name], counts[name] = metrics, len(task.gold_units(records))
-        details.append(_classification_text(task, records, predictions))
-    out = Path(args.output or checkpoint)
+        results[task.name], counts[task.name] = metrics, len(task.gold_units(records))
+        details.append(_classification_text(task, records, predictions, tb))
+    tb.close()
     _print_board(results, counts, out)
     text = "\n".join(d for d in details if d)
     if text:
@@ -168,11 +172,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classification_text(task: Any, records: list[dict], predictions: list[dict]) -> str:
-    """Classification report + confusion matrix for the label tasks (YNAT, NLI, RE)."""
+def _classification_text(task: Any, records: list[dict], predictions: list[dict], tb: Any) -> str:
+    """Classification report + confusion matrix for the label tasks (YNAT, NLI, RE), also to TensorBoard."""
     if task.name not in ("ynat", "nli", "re"):
         return ""
-    from mtl.scoreboard import classification_details
+    from mtl.scoreboard import classification_details, confusion_image
 
     labels = list(task.resources["labels"])
     index = {n: i for i, n in enumerate(labels)}
@@ -180,6 +184,8 @@ def _classification_text(task: Any, records: list[dict], predictions: list[dict]
     gold = [r["label"] for r in records]
     pred = [index[by_guid[r["guid"]]["label"]] for r in records]
     report, matrix = classification_details(labels, gold, pred)
+    tb.text(f"{task.name}/classification_report", "    " + report.replace("\n", "\n    "))
+    tb.image(f"{task.name}/confusion_matrix", confusion_image(matrix))
     return f"== {task.name}: classification report ==\n{report}\nconfusion matrix (rows gold, columns pred):\n{matrix}\n"
 
 
@@ -192,7 +198,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mtl.io import write_jsonl
     from mtl.pipeline import Split, read_split, setup_task
 
-    checkpoint = Path(args.checkpoint)
+    checkpoint, output = Path(args.checkpoint), Path(args.output)
+    if output.is_dir():
+        raise KlueInputError(output, None, "is a folder; --output names the predictions file to write")
+    output.parent.mkdir(parents=True, exist_ok=True)
     model, tokenizer, resources, run = load_checkpoint(checkpoint)
     if args.task not in model.tasks:
         raise KlueInputError(
@@ -210,8 +219,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     split = Split(records, features, feature_lengths(features))
     outputs = predict_features(model, task, split, batch_size=task.settings.eval_batch_size, device=device)
     predictions = task.decode(records, features, outputs)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl(args.output, predictions)
+    write_jsonl(output, predictions)
     print(f"wrote {len(predictions)} {args.task} predictions to {args.output}")
     return 0
 
