@@ -35,6 +35,15 @@ from mtl.model import CONFIG_NAME, WEIGHTS_NAME, MultiTaskModel
 TASKS_NAME = "tasks.json"
 RUN_NAME = "run.json"
 STATE_DIR = "training_state"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+# Vocabulary files a saved transformers tokenizer holds (one of them, depending on its kind).
+TOKENIZER_VOCAB_NAMES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+)
 
 
 @dataclass
@@ -244,11 +253,28 @@ def load_checkpoint(directory: str | Path) -> tuple[MultiTaskModel, Any, dict[st
     for name in (CONFIG_NAME, WEIGHTS_NAME, TASKS_NAME):
         if not (directory / name).is_file():
             raise KlueInputError(directory / name, None, "checkpoint file missing")
+    if not (directory / TOKENIZER_CONFIG_NAME).is_file() or not any(
+        (directory / name).is_file() for name in TOKENIZER_VOCAB_NAMES
+    ):
+        # Without these, AutoTokenizer silently builds an empty tokenizer from config.json alone.
+        raise KlueInputError(
+            directory,
+            None,
+            f"checkpoint tokenizer files missing (need {TOKENIZER_CONFIG_NAME} and one of "
+            f"{', '.join(TOKENIZER_VOCAB_NAMES)})",
+        )
     model = MultiTaskModel.from_pretrained(directory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(directory))
     except (OSError, ValueError) as e:
         raise KlueInputError(directory, None, f"cannot load the tokenizer files: {e}") from None
+    embeddings = model.encoder.get_input_embeddings().num_embeddings
+    if len(tokenizer) > embeddings:
+        raise KlueInputError(
+            directory,
+            None,
+            f"the tokenizer has {len(tokenizer)} tokens but the encoder only {embeddings} embeddings",
+        )
     resources = json.loads((directory / TASKS_NAME).read_text(encoding="utf-8"))
     run = (
         json.loads((directory / RUN_NAME).read_text(encoding="utf-8"))

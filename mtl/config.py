@@ -113,7 +113,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data_dir: str | None = None  # relative task paths are resolved against this folder
     output_dir: str = "runs/klue-mtl"
-    cache_dir: str | None = None  # featurization cache (default: <output_dir>/../.cache/features)
+    # Featurization cache (default: <output folder>/.features-cache). A relative path resolves inside the
+    # output folder; a config file may not name an absolute path or climb out with '..'.
+    cache_dir: str | None = None
 
     def task_settings(self, task: str) -> TaskConfig:
         """The settings of ``task`` with baseline defaults filled in."""
@@ -243,6 +245,33 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         )
 
 
+# Keys naming folders the run writes to: a config file keeps them inside the output folder.
+CONTAINED_PATH_KEYS = ("cache_dir",)
+
+
+def check_contained_path(value: str, key: str, source: str | Path | None) -> None:
+    """``value`` must be a relative path that stays inside the folder it is resolved against."""
+    p = Path(value)
+    if p.is_absolute() or value.startswith("~") or ".." in p.parts:
+        raise _config_error(
+            source,
+            key,
+            f"{value!r} must be a relative folder inside the output folder (no absolute path, no '..')",
+        )
+
+
+def check_config_paths(data: dict[str, Any], source: str | Path | None) -> None:
+    """A config file (or a checkpoint's saved run config) cannot make the run write outside its output folder.
+
+    Applied to the file's own data, before command-line overrides: what the user types on the command
+    line is trusted, what a (possibly downloaded) file says is not.
+    """
+    for key in CONTAINED_PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str):
+            check_contained_path(value, key, source)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=value`` -> (["a", "b", "c"], YAML-parsed value)."""
     if "=" not in text:
@@ -283,10 +312,15 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise _config_error(p, mark.line + 1 if mark else None, f"invalid YAML: {e}") from None
         if not isinstance(data, dict):
             raise _config_error(p, None, "a config file is a YAML mapping")
+        check_config_paths(data, p)
     data = apply_overrides(data, overrides or [])
     cfg = _build(RunConfig, data, "", source)
     _validate(cfg, source)
-    if path is not None and cfg.data_dir not in (None, SAMPLES_ALIAS) and not Path(cfg.data_dir).is_absolute():
+    if (
+        path is not None
+        and cfg.data_dir not in (None, SAMPLES_ALIAS)
+        and not Path(cfg.data_dir).is_absolute()
+    ):
         cfg.data_dir = str((Path(path).parent / cfg.data_dir).resolve())
     return cfg
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import set_seed
@@ -51,6 +52,22 @@ class StopRequested:
 
 class NonFiniteLoss(KlueInputError):
     """A NaN/inf loss under ``nan_policy: stop``."""
+
+
+def nonfinite_loss(loss: torch.Tensor, task: str, world_size: int) -> str | None:
+    """Why the batch's loss cannot be used (NaN/inf here or, under DDP, on any rank), else None.
+
+    Under DDP every rank must take the same branch: a rank that skipped its backward while the others
+    ran theirs would leave them waiting forever in the gradient all-reduce.
+    """
+    bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0, device=loss.device)
+    if world_size > 1:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    if not bad.item():
+        return None
+    if torch.isfinite(loss):
+        return f"the {task} loss is not finite on another rank"
+    return f"the {task} loss is {loss.item()}"
 
 
 def start_rng(session: Session) -> None:
@@ -107,12 +124,13 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
                     device_type, dtype=autocast or torch.float32, enabled=autocast is not None
                 ):
                     loss = forward(task, **batch).loss
-                if not torch.isfinite(loss):
+                problem = nonfinite_loss(loss, task, session.world_size)
+                if problem:
                     if cfg.nan_policy == "stop":
                         raise NonFiniteLoss(
                             None,
                             f"step {step}",
-                            f"the {task} loss is {loss.item()}; stopped, the last checkpoint is kept",
+                            f"{problem}; stopped, the last checkpoint is kept",
                             kind="at",
                         )
                     extra["skipped_batches"] += 1

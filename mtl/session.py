@@ -17,7 +17,7 @@ import torch.distributed as dist
 from transformers import set_seed
 
 from mtl.checkpoint import TrainingState, capture_rng, load_checkpoint, load_training_state, save_checkpoint
-from mtl.config import RunConfig
+from mtl.config import RunConfig, check_contained_path
 from mtl.encoder import build_encoder
 from mtl.errors import KlueInputError
 from mtl.evaluation import evaluate_split
@@ -25,6 +25,7 @@ from mtl.model import MultiTaskModel
 from mtl.optim import build_optimizer, build_scheduler
 from mtl.pipeline import TaskData, add_task_tokens, prepare, setup_task
 from mtl.stream import MultiTaskStream
+from mtl.tasks.base import Task
 from mtl.tokenizer import load_tokenizer
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
@@ -155,11 +156,42 @@ def check_writable(directory: Path) -> None:
     """The output folder must be creatable and writable before any work starts."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
+        # One probe per process: DDP ranks check the same folder at the same time.
+        probe = directory / f".write-test-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
         raise KlueInputError(directory, None, f"output folder is not writable ({e.strerror})") from None
+
+
+def check_heads_fit(model: MultiTaskModel, tasks: list[Task], source: str | Path | None) -> None:
+    """Each task's head must be the kind its task plugs into and sized for the task's vocabularies.
+
+    ``source`` (the checkpoint the model came from, if any) is named in the error.
+    """
+    for task in tasks:
+        spec = model.head_specs[task.name]
+        if spec["kind"] != task.head_kind or spec["args"] != task.head_args():
+            raise KlueInputError(
+                source,
+                None,
+                f"the {task.name} head ({spec['kind']} {spec['args']}) does not fit the task "
+                f"({task.head_kind} {task.head_args()})",
+            )
+
+
+def resolve_cache_dir(cfg: RunConfig, output_dir: Path) -> Path:
+    """The featurization cache folder: relative ``cache_dir`` values resolve inside the output folder.
+
+    An absolute path is only possible from a command-line override (config files are checked by
+    :func:`mtl.config.check_config_paths`); a relative one may not climb out of the output folder.
+    """
+    if not cfg.cache_dir:
+        return output_dir / ".features-cache"
+    if Path(cfg.cache_dir).is_absolute():
+        return Path(cfg.cache_dir)
+    check_contained_path(cfg.cache_dir, "cache_dir", None)
+    return output_dir / cfg.cache_dir
 
 
 def build_session(
@@ -176,6 +208,7 @@ def build_session(
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
     check_writable(output_dir)
+    cache_dir = resolve_cache_dir(cfg, output_dir)
     device = pick_device(rank)
 
     source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
@@ -204,20 +237,10 @@ def build_session(
             encoder, {t.name: {"kind": t.head_kind, "args": t.head_args()} for t in task_objs}
         )
 
-    cache_dir = cfg.cache_dir or str(output_dir / ".features-cache")
     data = prepare(
         cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=progress and rank == 0
     )
-    for name, td in data.items():
-        # A head must be the kind its task plugs into and sized for the task's vocabularies.
-        spec = model.head_specs[name]
-        if spec["kind"] != td.task.head_kind or spec["args"] != td.task.head_args():
-            raise KlueInputError(
-                source,
-                None,
-                f"the {name} head ({spec['kind']} {spec['args']}) does not fit the task "
-                f"({td.task.head_kind} {td.task.head_args()})",
-            )
+    check_heads_fit(model, [td.task for td in data.values()], source)
     model.to(device)
     return Session(
         cfg, output_dir, tokenizer, data, model, device, pick_autocast(cfg, device), rank, world, resume_state

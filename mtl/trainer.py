@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from mtl.loop import NonFiniteLoss, StopRequested, _evaluate_and_select, start_rng
+from mtl.loop import NonFiniteLoss, StopRequested, _evaluate_and_select, nonfinite_loss, start_rng
 from mtl.session import LAST, Session
 from mtl.stream import MultiTaskStream
 from mtl.tensorboard import TensorBoard
@@ -33,6 +33,8 @@ class MultiTaskTrainer(Trainer):
         self.session = session
         self.stream = stream
         self.session_extra = extra  # best score, skipped batches: saved with the checkpoints
+        # The Trainer counts steps from 0 again on --resume; messages name the run's own step.
+        self.session_start = session.resume_state.step if session.resume_state is not None else 0
         self.stopped_at: int | None = None
         self.step_losses: list[float] = []  # per optimizer step, as the custom loop reports them
         self._step_loss = 0.0
@@ -81,16 +83,21 @@ class MultiTaskTrainer(Trainer):
         task = inputs.pop("task")
         output = model(task, **inputs)
         loss = output.loss
-        if not torch.isfinite(loss):
+        problem = nonfinite_loss(loss, task, self.session.world_size)
+        if problem:
             if self.session.cfg.train.nan_policy == "stop":
                 raise NonFiniteLoss(
                     None,
-                    f"step {self.state.global_step + 1}",
-                    f"the {task} loss is {loss.item()}; stopped",
+                    f"step {self.session_start + self.state.global_step + 1}",
+                    f"{problem}; stopped, the last checkpoint is kept",
                     kind="at",
                 )
-            loss = loss.nan_to_num(0.0, 0.0, 0.0) * 0.0  # skipped: contributes nothing
+            # Skipped: a fresh zero leaf, so the Trainer's backward reaches no parameter. Backpropagating
+            # through the poisoned graph (even times 0) would turn every gradient into NaN (0 * inf).
+            # The parameters keep no gradient from this batch, exactly as the custom loop's skip.
             self.session_extra["skipped_batches"] += 1
+            zero = torch.zeros((), device=loss.device, requires_grad=True)
+            return (zero, output.outputs) if return_outputs else zero
         else:
             self.task_losses[task].append(loss.item())
         loss = loss * self.loss_weights[task]

@@ -1,0 +1,136 @@
+"""``klue-mtl`` for subprocess tests, with test-only instrumentation.
+
+``python tests/_train_entry.py ARGS [--then ARGS ...]`` runs :func:`mtl.cli.main` once per argument
+list, in one process (under ``torchrun`` the process group is joined once and reused, which saves a
+launch per run), and exits with the first non-zero status. Switches:
+
+- ``KLUE_MTL_TEST_DRAWS=1`` (environment): every drawn training batch is appended as one JSON line
+  ``{"task", "indices"}`` to ``<output folder>/draws-rank<R>.jsonl`` (R = this process's rank), so a
+  test can check that all ranks train the same task on different shards at every step;
+- ``KLUE_MTL_TEST_NO_DROPOUT=1`` (environment): every dropout module of the model gets ``p = 0``, so
+  a run is a deterministic function of its global batches (DDP and a single process can be compared);
+- ``--nan-at STEP:RANK`` (in one run's arguments, removed before ``main`` sees them): the loss of the
+  batch drawn at optimizer step STEP on rank RANK is multiplied by NaN, keeping its graph, as an
+  overflow would (counts draws: use it without gradient accumulation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import mtl.session
+from mtl.batching import TaskBatches
+from mtl.cli import main
+from mtl.model import MultiTaskModel
+from mtl.stream import MultiTaskStream
+
+SEPARATOR = "--then"
+NAN_AT = "--nan-at"
+SetAttr = Callable[[Any, str, Any], None]
+
+# Per-run state of the instrumentation: reset when a run builds its session.
+_run: dict[str, Any] = {"draw_log": None, "indices": None, "draws": 0, "nan_at": None, "rank": 0}
+
+
+def log_draws(set_attr: SetAttr = setattr) -> None:
+    """Log every drawn batch to the current run's draw log (tests pass ``monkeypatch.setattr``)."""
+    next_indices, next_batch = TaskBatches.__next__, MultiTaskStream.__next__
+
+    def indices(self: TaskBatches) -> Any:
+        _run["indices"] = next_indices(self)
+        return _run["indices"]
+
+    def batch(self: MultiTaskStream) -> dict[str, Any]:
+        out = next_batch(self)
+        row = {"task": out["task"], "indices": [int(i) for i in _run["indices"]]}
+        with Path(_run["draw_log"]).open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        return out
+
+    set_attr(TaskBatches, "__next__", indices)
+    set_attr(MultiTaskStream, "__next__", batch)
+
+
+def poison_losses(set_attr: SetAttr = setattr) -> None:
+    """Make the loss NaN where the current run's ``nan_at`` (step, rank) says."""
+    next_batch, forward = MultiTaskStream.__next__, MultiTaskModel.forward
+
+    def counting(self: MultiTaskStream) -> dict[str, Any]:
+        _run["draws"] += 1
+        return next_batch(self)
+
+    def poisoned(self: MultiTaskModel, task: str, **batch: torch.Tensor) -> Any:
+        out = forward(self, task, **batch)
+        if self.training and _run["nan_at"] == (_run["draws"], _run["rank"]):
+            out.loss = out.loss * float("nan")
+        return out
+
+    set_attr(MultiTaskStream, "__next__", counting)
+    set_attr(MultiTaskModel, "forward", poisoned)
+
+
+def without_dropout(model: torch.nn.Module) -> None:
+    """``p = 0`` in every dropout module (the encoder's attention dropout is a config value)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
+def instrument_sessions(*, no_dropout: bool, set_attr: SetAttr = setattr) -> None:
+    """Reset the per-run state when a session is built; optionally switch dropout off."""
+    build = mtl.session.build_session
+
+    def instrumented(*args: Any, **kwargs: Any) -> mtl.session.Session:
+        session = build(*args, **kwargs)
+        _run.update(
+            draw_log=session.output_dir / f"draws-rank{session.rank}.jsonl", draws=0, rank=session.rank
+        )
+        if no_dropout:
+            without_dropout(session.model)
+        return session
+
+    set_attr(mtl.session, "build_session", instrumented)
+
+
+def read_draws(path: Path) -> list[dict[str, Any]]:
+    """The rows a run logged, in draw order."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _split_runs(argv: list[str]) -> list[tuple[list[str], tuple[int, int] | None]]:
+    runs: list[tuple[list[str], tuple[int, int] | None]] = [([], None)]
+    args = iter(argv)
+    for arg in args:
+        if arg == SEPARATOR:
+            runs.append(([], None))
+        elif arg == NAN_AT:
+            step, rank = next(args).split(":")
+            runs[-1] = (runs[-1][0], (int(step), int(rank)))
+        else:
+            runs[-1][0].append(arg)
+    return runs
+
+
+def run(argv: list[str]) -> int:
+    """Run each ``--then``-separated argument list; the first non-zero status ends the sequence."""
+    if os.environ.get("KLUE_MTL_TEST_DRAWS") == "1":
+        log_draws()
+    poison_losses()
+    instrument_sessions(no_dropout=os.environ.get("KLUE_MTL_TEST_NO_DROPOUT") == "1")
+    for command, nan_at in _split_runs(argv):
+        _run["nan_at"] = nan_at
+        status = main(command)
+        if status:
+            return status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
