@@ -99,6 +99,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         if not run_file.is_file():
             raise KlueInputError(run_file, None, "no run config in the checkpoint: pass --config")
         data = json.loads(run_file.read_text(encoding="utf-8"))["config"]
+        # Where the joint run cached its features is no part of the recipe (and a checkpoint is
+        # untrusted input: it must not choose where this run writes).
+        data["cache_dir"] = None
         from mtl.config import apply_overrides
 
         cfg = config_from_dict(apply_overrides(data, list(args.overrides or [])))
@@ -123,7 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mtl.evaluation import evaluate_split
     from mtl.features import feature_lengths, featurize
     from mtl.pipeline import Split, read_split, resolve_path, setup_task
-    from mtl.session import check_writable
+    from mtl.session import check_heads_fit, check_writable
     from mtl.tensorboard import TensorBoard
 
     checkpoint = Path(args.checkpoint)
@@ -144,6 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name in tasks:
         cfg.tasks.setdefault(name, TaskConfig())
         task = setup_task(name, cfg, tokenizer, resources.get(name))
+        check_heads_fit(model, [task], checkpoint)
         if args.data_dir:
             path = str(find_dev_file(Path(args.data_dir), name))
         elif cfg.tasks[name].dev:
@@ -197,6 +201,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mtl.features import feature_lengths, featurize
     from mtl.io import write_jsonl
     from mtl.pipeline import Split, read_split, setup_task
+    from mtl.session import check_heads_fit
 
     checkpoint, output = Path(args.checkpoint), Path(args.output)
     if output.is_dir():
@@ -214,6 +219,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     task = setup_task(args.task, cfg, tokenizer, resources.get(args.task))
+    check_heads_fit(model, [task], checkpoint)
     records = read_split(task, args.input, "test", None, labeled=False)
     features = featurize(task, records, cache_dir=None)
     split = Split(records, features, feature_lengths(features))
