@@ -80,7 +80,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     small = copy.deepcopy(cfg)
     small.train.max_steps = args.compare_steps
     small.train.save_every = 0
+    for tc in small.tasks.values():
+        # Comparison runs are scored on a fixed slice of each held-out set to keep them affordable.
+        tc.max_dev_examples = args.compare_dev_examples
     report["compare_steps"] = args.compare_steps
+    report["compare_dev_examples"] = args.compare_dev_examples
     temps = {}
     for t in (1.0, 2.0, 5.0):
         c = copy.deepcopy(small)
@@ -97,10 +101,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         abs(a - b) / max(abs(a), 1e-12) for a, b in zip(loop["losses"], trainer["losses"], strict=True)
     )
 
-    from mtl.pipeline import prepare
+    from mtl.pipeline import add_task_tokens, prepare, setup_task
     from mtl.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(cfg.encoder.tokenizer or cfg.encoder.name)
+    add_task_tokens(tokenizer, [setup_task(n, small, tokenizer) for n in small.tasks])
     sizes = {
         n: len(td.train.features)
         for n, td in prepare(
@@ -143,7 +148,8 @@ def render(report: dict[str, Any], cfg: RunConfig) -> str:
 
     lines = [
         f"Held-out 20% of the real KLUE dev sets; seed {report['seed']}; joint run {report['joint']['steps']} steps "
-        f"({report['joint']['seconds'] / 60:.1f} min); comparisons at {report['compare_steps']} steps.",
+        f"({report['joint']['seconds'] / 60:.1f} min); comparisons at {report['compare_steps']} steps, "
+        f"scored on the first {report['compare_dev_examples']} held-out records of each task.",
         "",
         "| task | held-out units | trained (joint) | trivial baseline | first metric beats baseline? |",
         "|---|---:|---|---|---|",
