@@ -658,7 +658,7 @@ def stop_with(sig: signal.Signals, config: Path, out: Path) -> None:
 def test_killed_and_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one(
     engine: str, random_kills: int, sig: signal.Signals, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    steps = 14
+    steps = 40  # enough runway that the kills land mid-run even when steps are fast
     config = samples_config(tmp_path, engine, steps)
     status, err = run_cli(["train", "--config", str(config), "--output", str(tmp_path / "reference")], capsys)
     assert status == 0, err
