@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="configs/scratch_real.yaml")
     p.add_argument("--data-dir", required=True, help="KLUE data folder (e.g. $KLUE_DATA_DIR)")
     p.add_argument("--output", default="runs/experiment")
-    p.add_argument("--compare-steps", type=int, default=600, help="steps of each comparison run")
+    p.add_argument("--compare-steps", type=int, default=400, help="steps of each comparison run")
     p.add_argument(
         "--compare-dev-examples",
         type=int,
