@@ -22,6 +22,7 @@ from typing import Any
 
 from mtl.baselines import DESCRIPTIONS, trivial_predictions
 from mtl.config import RunConfig, load_config
+from mtl.errors import KlueInputError
 from mtl.io import write_jsonl
 from mtl.labels import TASK_NAMES
 from mtl.scoring import score
@@ -34,6 +35,8 @@ def _run(cfg: RunConfig, output: Path) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     summary = run_training(cfg, output, resume=False)
+    if summary.get("stopped"):
+        raise KlueInputError(output, None, "the run was interrupted; the experiment stops here")
     summary["wall_seconds"] = time.perf_counter() - t0
     return summary
 
