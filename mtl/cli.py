@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="encoder size (base = roberta-base shape)",
     )
     p.add_argument("--data-dir", help="KLUE data folder (default: $KLUE_DATA_DIR, else the bundled samples)")
-    p.add_argument("--output", default="bench", help="folder for bench.json and bench.md")
+    p.add_argument("--output", default="runs/bench", help="folder for bench.json and bench.md")
     p.add_argument("--quick", action="store_true", help="tiny inputs, a few steps (what the tests run)")
     p.set_defaults(func=_lazy_module("mtl.bench", "cmd_bench"))
 

@@ -98,7 +98,7 @@ class TrainConfig:
     select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
     fused_adamw: bool = True  # used on CUDA only
-    compile: bool = False  # torch.compile the encoder (CUDA)
+    compile: bool = False  # reserved: torch.compile is not applied yet (untested without a GPU)
     nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
     num_workers: int = 0
 
