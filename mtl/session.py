@@ -228,10 +228,11 @@ def build_session(
         tokenizer = load_tokenizer(
             cfg.encoder.tokenizer or cfg.encoder.name, offline_ok=cfg.encoder.random_init
         )
-        resources = None
         tasks = only_tasks or list(cfg.tasks)
         task_objs = [setup_task(name, cfg, tokenizer) for name in tasks]
         add_task_tokens(tokenizer, task_objs)
+        # prepare() sets the tasks up again from these, instead of rebuilding vocabularies (WoS ontology).
+        resources = {t.name: t.resources for t in task_objs}
         encoder = build_encoder(cfg.encoder, len(tokenizer))
         model = MultiTaskModel(
             encoder, {t.name: {"kind": t.head_kind, "args": t.head_args()} for t in task_objs}
