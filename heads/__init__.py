@@ -33,6 +33,24 @@ HEADS: dict[str, type[Head]] = {
 }
 
 
+def register_head(cls: type[Head]) -> type[Head]:
+    """Make a head class available under its ``kind`` (usable as a class decorator).
+
+    A task of your own names that kind as its ``head_kind``; the model builds the head with
+    ``cls(hidden_size, **task.head_args())``. Its ``forward(hidden, batch)`` returns a
+    :class:`HeadOutput` (loss when the batch holds targets) and ``predict(output, batch)`` a dict of
+    tensors whose first dimension is the batch.
+    """
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"{cls.__name__}.kind must name the head kind")
+    known = HEADS.get(kind)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise ValueError(f"a head of kind {kind!r} is already registered ({known.__qualname__})")
+    HEADS[kind] = cls
+    return cls
+
+
 def build_head(kind: str, hidden_size: int, **kwargs: Any) -> Head:
     """Construct the head registered as ``kind`` for an encoder of width ``hidden_size``.
 
@@ -55,4 +73,4 @@ def build_head(kind: str, hidden_size: int, **kwargs: Any) -> Head:
         raise ValueError(f"bad arguments for head {kind!r}: {error}") from None
 
 
-__all__ = ["HEADS", "Head", "HeadOutput", "build_head"]
+__all__ = ["HEADS", "Head", "HeadOutput", "build_head", "register_head"]

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from mtl.config import RUN_FILE
 from mtl.errors import KlueInputError
 from mtl.model import CONFIG_NAME, WEIGHTS_NAME, MultiTaskModel
 
 TASKS_NAME = "tasks.json"
-RUN_NAME = "run.json"
+RUN_NAME = RUN_FILE
 STATE_DIR = "training_state"
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 # Vocabulary files a saved transformers tokenizer holds (one of them, depending on its kind).

@@ -8,6 +8,7 @@ paragraph on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,19 @@ EXIT_INPUT_ERROR = 2
 def _cmd_score(args: argparse.Namespace) -> int:
     from mtl.scoring import score
 
-    print(json.dumps(score(args.task, args.gold, args.pred), ensure_ascii=False))
+    settings = None
+    if args.config:
+        from mtl.config import load_run_config
+
+        cfg = load_run_config(args.config)
+        if args.task not in cfg.tasks:
+            raise KlueInputError(args.config, None, f"the config declares no task {args.task!r}")
+        settings = cfg.task_settings(args.task)
+        if settings.train:  # a declared task without labels reads them from its train file
+            from mtl.config import resolve_path
+
+            settings = dataclasses.replace(settings, train=resolve_path(cfg, settings.train))
+    print(json.dumps(score(args.task, args.gold, args.pred, settings), ensure_ascii=False))
     return 0
 
 
@@ -154,9 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy_module("mtl.experiment", "cmd_experiment"))
 
     p = sub.add_parser("score", help="official KLUE metrics of a predictions file against a gold file (JSON)")
-    p.add_argument("--task", required=True, help="ynat, nli, sts, ner, re, dp, mrc or wos")
+    p.add_argument(
+        "--task", required=True, help="ynat, nli, sts, ner, re, dp, mrc, wos, or a task of your own"
+    )
     p.add_argument("--gold", required=True, help="gold file (official release format or hub-schema export)")
     p.add_argument("--pred", required=True, help="predictions, JSON Lines (see README)")
+    p.add_argument(
+        "--config",
+        help="config file or checkpoint folder declaring the task (needed for tasks declared with kind:)",
+    )
     p.set_defaults(func=_cmd_score)
 
     return parser

@@ -9,30 +9,21 @@ from typing import Any
 
 from mtl.config import RunConfig, TaskConfig, config_from_dict, load_config
 from mtl.errors import KlueInputError
-
-# Dev-file names per task, searched (recursively) under ``evaluate --data-dir``: the official release
-# names, the hf_dummy layout and the bundled samples.
-DEV_PATTERNS: dict[str, tuple[str, ...]] = {
-    "ynat": ("ynat-v1*_dev*.json", "ynat_dev.json"),
-    "nli": ("klue-nli-v1*_dev*.json", "nli_dev.json"),
-    "sts": ("klue-sts-v1*_dev*.json", "sts_dev.json"),
-    "ner": ("klue-ner-v1*_dev*.tsv", "ner_dev.tsv"),
-    "re": ("klue-re-v1*_dev*.json", "re_dev.json"),
-    "dp": ("klue-dp-v1*_dev*.tsv", "dp_dev.tsv"),
-    "mrc": ("klue-mrc-v1*_dev*.json", "mrc_dev.json"),
-    "wos": ("wos-v1*_dev*.json", "wos_dev.json"),
-}
+from mtl.tasks.base import Task
 
 
-def find_dev_file(data_dir: Path, task: str) -> Path:
-    """The dev file of ``task`` under ``data_dir`` (exactly one must match)."""
-    found = sorted({p for pattern in DEV_PATTERNS[task] for p in data_dir.rglob(pattern)})
+def find_dev_file(data_dir: Path, task: Task) -> Path:
+    """The dev file of ``task`` under ``data_dir``: exactly one must match the task's ``dev_patterns``."""
+    patterns = task.dev_patterns
+    found = sorted({p for pattern in patterns for p in data_dir.rglob(pattern)})
     if not found:
         raise KlueInputError(
-            data_dir, None, f"no {task} dev file here (looked for {', '.join(DEV_PATTERNS[task])})"
+            data_dir, None, f"no {task.name} dev file here (looked for {', '.join(patterns) or 'nothing'})"
         )
     if len(found) > 1:
-        raise KlueInputError(data_dir, None, f"several {task} dev files match: {', '.join(map(str, found))}")
+        raise KlueInputError(
+            data_dir, None, f"several {task.name} dev files match: {', '.join(map(str, found))}"
+        )
     return found[0]
 
 
@@ -149,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         task = setup_task(name, cfg, tokenizer, resources.get(name))
         check_heads_fit(model, [task], checkpoint)
         if args.data_dir:
-            path = str(find_dev_file(Path(args.data_dir), name))
+            path = str(find_dev_file(Path(args.data_dir), task))
         elif cfg.tasks[name].dev:
             path = resolve_path(cfg, cfg.tasks[name].dev)  # type: ignore[arg-type]
         else:
@@ -176,17 +167,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classification_text(task: Any, records: list[dict], predictions: list[dict], tb: Any) -> str:
-    """Classification report + confusion matrix for the label tasks (YNAT, NLI, RE), also to TensorBoard."""
-    if task.name not in ("ynat", "nli", "re"):
+def _classification_text(task: Task, records: list[dict], predictions: list[dict], tb: Any) -> str:
+    """Classification report + confusion matrix of a task with one label per unit, also to TensorBoard."""
+    pairs = task.label_pairs(records, predictions)
+    if pairs is None:
         return ""
     from mtl.scoreboard import classification_details, confusion_image
 
-    labels = list(task.resources["labels"])
-    index = {n: i for i, n in enumerate(labels)}
-    by_guid = {p["guid"]: p for p in predictions}
-    gold = [r["label"] for r in records]
-    pred = [index[by_guid[r["guid"]]["label"]] for r in records]
+    labels, gold, pred = pairs
     report, matrix = classification_details(labels, gold, pred)
     tb.text(f"{task.name}/classification_report", "    " + report.replace("\n", "\n    "))
     tb.image(f"{task.name}/confusion_matrix", confusion_image(matrix))

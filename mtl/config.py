@@ -8,6 +8,7 @@ read or any model is built.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from typing import Any
 import yaml
 
 from mtl.errors import KlueInputError
-from mtl.labels import TASK_NAMES
 
 
 def _config_error(source: str | None, key: str | None, message: str) -> KlueInputError:
@@ -26,18 +26,6 @@ def _config_error(source: str | None, key: str | None, message: str) -> KlueInpu
 
 
 SAMPLES_ALIAS = "@samples"  # data_dir value naming the bundled samples
-
-# KLUE-baseline settings per task (SPEC.md §0): max sequence length and, for MRC, the window stride.
-BASELINE_MAX_LENGTH = {
-    "ynat": 128,
-    "nli": 128,
-    "sts": 128,
-    "ner": 510,
-    "re": 256,
-    "dp": 256,
-    "mrc": 510,
-    "wos": 510,
-}
 
 
 @dataclass
@@ -56,9 +44,16 @@ class TaskConfig:
 
     train: str | None = None  # file of the train split (official release format or hub export)
     dev: str | None = None  # file of the dev split, used for evaluation
-    max_length: int | None = None  # defaults to the KLUE-baseline value of the task
-    batch_size: int = 32
-    eval_batch_size: int = 64
+    # A task of your own, declared here without Python (see mtl/tasks/generic.py): its kind, the
+    # text column(s), the target column, optionally the label names and an id column.
+    kind: str | None = None  # single_sentence_classification | sentence_pair_classification | ...
+    text: str | list[str] | None = None
+    label: str | None = None
+    labels: list[str] | None = None
+    guid: str | None = None
+    max_length: int | None = None  # defaults to the task's own (KLUE-baseline's for KLUE tasks)
+    batch_size: int | None = None  # defaults to the task's own (32)
+    eval_batch_size: int | None = None  # defaults to the task's own (64)
     loss_weight: float = 1.0
     doc_stride: int = 128  # MRC: window stride over long contexts
     max_query_length: int = 64  # MRC
@@ -112,17 +107,24 @@ class RunConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data_dir: str | None = None  # relative task paths are resolved against this folder
+    imports: list[str] = field(default_factory=list)  # modules that register tasks of your own
     output_dir: str = "runs/klue-mtl"
     # Featurization cache (default: <output folder>/.features-cache). A relative path resolves inside the
     # output folder; a config file may not name an absolute path or climb out with '..'.
     cache_dir: str | None = None
 
     def task_settings(self, task: str) -> TaskConfig:
-        """The settings of ``task`` with baseline defaults filled in."""
+        """The settings of ``task`` with the task's own defaults filled in."""
+        from mtl.tasks import get_task
+
         cfg = self.tasks[task]
-        if cfg.max_length is None:
-            cfg = dataclasses.replace(cfg, max_length=BASELINE_MAX_LENGTH[task])
-        return cfg
+        defaults = type(get_task(task, cfg))
+        filled = {
+            "max_length": defaults.default_max_length,
+            "batch_size": defaults.default_batch_size,
+            "eval_batch_size": defaults.default_eval_batch_size,
+        }
+        return dataclasses.replace(cfg, **{k: v for k, v in filled.items() if getattr(cfg, k) is None})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (saved with every checkpoint)."""
@@ -152,6 +154,11 @@ def _check_type(value: Any, tp: Any, where: str, source: str | None) -> Any:
         if not isinstance(value, dict):
             raise _config_error(source, where, f"expected a mapping, got {value!r}")
         return dict(value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise _config_error(source, where, f"expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_check_type(v, item, f"{where}[{i}]", source) for i, v in enumerate(value)]
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             if isinstance(value, str):
@@ -199,17 +206,50 @@ def _build(cls: type, data: Any, where: str, source: str | None) -> Any:
         elif cls is RunConfig and key == "tasks":
             if not isinstance(value, dict) or not value:
                 raise _config_error(source, path, "expected a non-empty mapping of task name -> settings")
-            tasks = {}
-            for name, settings in value.items():
-                if name not in TASK_NAMES:
-                    raise _config_error(
-                        source, f"{path}.{name}", f"unknown task; known: {', '.join(TASK_NAMES)}"
-                    )
-                tasks[name] = _build(TaskConfig, settings or {}, f"{path}.{name}", source)
-            kwargs[key] = tasks
+            kwargs[key] = _build_tasks(value, path, source, data.get("imports"))
         else:
             kwargs[key] = _check_type(value, tp, path, source)
     return cls(**kwargs)
+
+
+def _build_tasks(value: dict[str, Any], path: str, source: str | None, imports: Any) -> dict[str, TaskConfig]:
+    """Task settings by name: registered tasks, or tasks of your own declared with ``kind:``."""
+    from mtl.tasks import KINDS, TASKS, load_plugins
+
+    load_plugins(imports if isinstance(imports, list) else ())
+    tasks = {}
+    for name, settings in value.items():
+        where = f"{path}.{name}"
+        tc = _build(TaskConfig, settings or {}, where, source)
+        if tc.kind is not None:
+            if tc.kind not in KINDS:
+                raise _config_error(source, f"{where}.kind", f"unknown kind; kinds: {', '.join(KINDS)}")
+            if name in TASKS:
+                raise _config_error(
+                    source, where, f"{name!r} is a built-in task: give your task another name"
+                )
+            if not str(name).isidentifier():
+                raise _config_error(source, where, "a task name is a short identifier (letters, digits, _)")
+            from mtl.tasks import get_task
+
+            try:
+                get_task(name, tc)  # checks the definition's columns before any file is read
+            except KlueInputError as e:
+                raise _config_error(source, e.record, e.message) from None
+        elif name not in TASKS:
+            raise _config_error(
+                source,
+                where,
+                f"unknown task; known: {', '.join(TASKS)} (or declare one with kind: {' | '.join(KINDS)})",
+            )
+        else:
+            generic = [k for k in ("text", "label", "labels", "guid") if getattr(tc, k) is not None]
+            if generic:
+                raise _config_error(
+                    source, f"{where}.{generic[0]}", f"only tasks declared with kind: take {generic[0]!r}"
+                )
+        tasks[name] = tc
+    return tasks
 
 
 def _validate(cfg: RunConfig, source: str | None) -> None:
@@ -232,7 +272,7 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
             raise _config_error(source, key, message)
     for name, tc in cfg.tasks.items():
         for key in ("batch_size", "eval_batch_size"):
-            if getattr(tc, key) < 1:
+            if getattr(tc, key) is not None and getattr(tc, key) < 1:
                 raise _config_error(source, f"tasks.{name}.{key}", "must be >= 1")
         if tc.max_length is not None and not 16 <= tc.max_length <= 512:
             raise _config_error(source, f"tasks.{name}.max_length", "must be between 16 and 512")
@@ -330,3 +370,43 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     cfg = _build(RunConfig, data, "", None)
     _validate(cfg, None)
     return cfg
+
+
+def resolve_path(cfg: RunConfig, value: str) -> str:
+    """A task file: hub specs pass through; relative paths resolve against ``data_dir``."""
+    if value.startswith("hub:"):
+        return value
+    base: Path | None = None
+    if cfg.data_dir == SAMPLES_ALIAS:
+        from mtl.samples import SAMPLES_DIR
+
+        base = SAMPLES_DIR
+    elif cfg.data_dir:
+        base = Path(cfg.data_dir)
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path)
+
+
+RUN_FILE = "run.json"  # a checkpoint's resolved run config (written by mtl.checkpoint)
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """The config of a YAML file, or of a checkpoint folder (its saved ``run.json``).
+
+    ``score --config`` uses it to learn the definitions of the tasks declared with ``kind:``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        run_file = p / RUN_FILE
+        if not run_file.is_file():
+            raise _config_error(
+                p, None, f"a folder given as config must be a checkpoint (no {RUN_FILE} here)"
+            )
+        try:
+            data = json.loads(run_file.read_text(encoding="utf-8"))["config"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise _config_error(run_file, None, f"not a run config ({e})") from None
+        return config_from_dict(data)
+    return load_config(p)

@@ -24,9 +24,9 @@ from mtl.baselines import DESCRIPTIONS, trivial_predictions
 from mtl.config import RunConfig, load_config
 from mtl.errors import KlueInputError
 from mtl.io import write_jsonl
-from mtl.labels import TASK_NAMES
 from mtl.scoring import score
 from mtl.split import split_official
+from mtl.tasks import klue_tasks
 from samplers import TemperatureSampler
 
 
@@ -157,7 +157,7 @@ def render(report: dict[str, Any], cfg: RunConfig) -> str:
         "| task | held-out units | trained (joint) | trivial baseline | first metric beats baseline? |",
         "|---|---:|---|---|---|",
     ]
-    for name in TASK_NAMES:
+    for name in klue_tasks():
         if name not in cfg.tasks:
             continue
         main = get_task(name).main_metric
@@ -169,7 +169,7 @@ def render(report: dict[str, Any], cfg: RunConfig) -> str:
     lines += ["", f"Comparisons ({report['compare_steps']} steps each; first official metric per task):", ""]
     header = ["task", "joint T=2", "single-task (same updates)", "T=1", "T=2", "T=5", "loop", "Trainer"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name in TASK_NAMES:
+    for name in klue_tasks():
         if name not in cfg.tasks:
             continue
         m = get_task(name).main_metric

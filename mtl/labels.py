@@ -48,5 +48,3 @@ DP_POS_TAGS: tuple[str, ...] = (
 )  # fmt: skip
 
 WOS_GATES: tuple[str, ...] = ("none", "dontcare", "yes", "no", "value")
-
-TASK_NAMES: tuple[str, ...] = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")

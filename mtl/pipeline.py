@@ -6,6 +6,7 @@ before any training time is spent.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
-from mtl.config import SAMPLES_ALIAS, RunConfig
+from mtl.config import RunConfig, resolve_path
 from mtl.errors import KlueInputError
 from mtl.features import feature_lengths, featurize
 from mtl.tasks import get_task
@@ -38,31 +39,18 @@ class TaskData:
     dev: Split | None
 
 
-def resolve_path(cfg: RunConfig, value: str) -> str:
-    """A task file: hub specs pass through; relative paths resolve against ``data_dir``."""
-    if value.startswith("hub:"):
-        return value
-    base: Path | None = None
-    if cfg.data_dir == SAMPLES_ALIAS:
-        from mtl.samples import SAMPLES_DIR
-
-        base = SAMPLES_DIR
-    elif cfg.data_dir:
-        base = Path(cfg.data_dir)
-    path = Path(value).expanduser()
-    if not path.is_absolute() and base is not None:
-        path = base / path
-    return str(path)
-
-
 def setup_task(name: str, cfg: RunConfig, tokenizer: Any, resources: dict[str, Any] | None = None) -> Task:
-    """A task instance with the run's settings; WoS resources (the ontology) resolve here."""
-    task = get_task(name)
-    settings = cfg.task_settings(name)
-    if settings.ontology:
-        import dataclasses
+    """A task instance with the run's settings, its files resolved against ``data_dir``.
 
-        settings = dataclasses.replace(settings, ontology=resolve_path(cfg, settings.ontology))
+    Resources a task builds from files (the WoS ontology, a declared task's labels read from its
+    train file) therefore find them wherever the command runs.
+    """
+    settings = cfg.task_settings(name)
+    paths = {key: getattr(settings, key) for key in ("train", "dev", "ontology")}
+    settings = dataclasses.replace(
+        settings, **{key: resolve_path(cfg, value) for key, value in paths.items() if value}
+    )
+    task = get_task(name, settings)
     task.setup(settings, tokenizer, resources)
     return task
 

@@ -9,36 +9,26 @@ from typing import Any
 
 import numpy as np
 
-from mtl.labels import TASK_NAMES
-
-# KLUE-RoBERTa-base as published in the KLUE README/paper. These are TEST-set numbers (the KLUE test
-# sets are hidden), so they are a reference point, not a like-for-like comparison with dev scores.
-PUBLISHED_ROBERTA_BASE: dict[str, dict[str, float]] = {
-    "ynat": {"macro_f1": 85.07},
-    "nli": {"accuracy": 84.83},
-    "sts": {"pearsonr": 92.50, "f1": 85.40},
-    "ner": {"entity_f1": 84.60, "char_f1": 91.44},
-    "re": {"micro_f1": 67.65, "auprc": 68.55},
-    "dp": {"uas": 93.04, "las": 88.32},
-    "mrc": {"exact_match": 68.67, "rouge_w": 73.98},
-    "wos": {"joint_goal_accuracy": 47.49, "slot_f1": 91.64},
-}
+from mtl.tasks import TASKS
 
 
 def build_scoreboard(
     results: Mapping[str, Mapping[str, float]], counts: Mapping[str, int] | None = None
 ) -> dict[str, Any]:
-    """Rows in KLUE task order: metrics, unit count, and the published reference."""
+    """Rows in registry order (KLUE's tasks, then the rest in result order): metrics, unit count, and
+    the published KLUE-RoBERTa-base numbers. Those are TEST-set numbers (the KLUE test sets are hidden),
+    so they are a reference point, not a like-for-like comparison with dev scores.
+    """
     rows = []
-    for task in TASK_NAMES:
-        if task not in results:
-            continue
+    order = [t for t in TASKS if t in results] + [t for t in results if t not in TASKS]
+    for task in order:
+        published = TASKS[task].published if task in TASKS else {}
         rows.append(
             {
                 "task": task,
                 "n": (counts or {}).get(task),
                 "metrics": {k: round(float(v), 4) for k, v in results[task].items()},
-                "published_test": PUBLISHED_ROBERTA_BASE.get(task, {}),
+                "published_test": dict(published),
             }
         )
     return {

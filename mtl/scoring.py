@@ -19,18 +19,16 @@ from mtl.tasks.base import Key, Task
 def read_predictions(task: Task, path: str | Path, gold: dict[Key, Any]) -> dict[Key, dict[str, Any]]:
     """Read and validate a predictions file against the gold units it must cover."""
     preds: dict[Key, dict[str, Any]] = {}
-    key_fields = ("guid", "turn") if task.name == "wos" else ("guid",)
+    key_fields = task.key_fields
     for lineno, obj in iter_jsonl(path):
         if not isinstance(obj, dict):
             raise KlueInputError(path, lineno, "each line must be a JSON object")
         missing = [f for f in (*key_fields, *task.prediction_fields) if f not in obj]
         if missing:
             raise KlueInputError(path, lineno, f"missing field(s) {', '.join(map(repr, missing))}")
-        if task.name == "wos" and (isinstance(obj["turn"], bool) or not isinstance(obj["turn"], int)):
-            raise KlueInputError(path, lineno, f"'turn' must be an integer, got {obj['turn']!r}")
+        if problem := task.check_key(obj):
+            raise KlueInputError(path, lineno, problem)
         key = task.key_of(obj)
-        if not isinstance(obj["guid"], str):
-            raise KlueInputError(path, lineno, "'guid' must be a string")
         if key not in gold:
             raise KlueInputError(path, lineno, task.unknown_key_message(key, gold))
         if key in preds:
@@ -47,9 +45,14 @@ def read_predictions(task: Task, path: str | Path, gold: dict[Key, Any]) -> dict
     return preds
 
 
-def score(task_name: str, gold_path: str | Path, pred_path: str | Path) -> dict[str, Any]:
-    """Score a predictions file; returns ``{"task", "n", "metrics"}`` with metrics in percent."""
-    task = get_task(task_name)
+def score(
+    task_name: str, gold_path: str | Path, pred_path: str | Path, settings: Any = None
+) -> dict[str, Any]:
+    """Score a predictions file; returns ``{"task", "n", "metrics"}`` with metrics in percent.
+
+    ``settings``: the TaskConfig of a task declared in a config (``kind:``), None for registered tasks.
+    """
+    task = get_task(task_name, settings)
     gold = task.gold_units(task.read(gold_path, labeled=True))
     preds = read_predictions(task, pred_path, gold)
     keys = list(gold)

@@ -13,20 +13,41 @@ import torch
 
 from mtl.bench.memory import activation_estimate, batch_tokens, longest_batch
 from mtl.bench.padding import padding_efficiency, processed_tokens, task_padding
-from mtl.bench.plan import OFFICIAL_DEV_FILES, find_data, make_plan, run_config
+from mtl.bench.plan import find_data, make_plan, run_config
 from mtl.bench.report import TARGETS, check_targets
 from mtl.bench.scoring import first_records, reference_predictions
 from mtl.bench.steps import PlainStream, pad_to_length
 from mtl.bench.training import matmul_parameters, training_flops
 from mtl.cli import main
-from mtl.config import BASELINE_MAX_LENGTH
 from mtl.encoder import build_encoder
 from mtl.errors import KlueInputError
 from mtl.features import feature_lengths, featurize
-from mtl.labels import TASK_NAMES
 from mtl.model import MultiTaskModel
 from mtl.pipeline import Split, TaskData, add_task_tokens, read_split, resolve_path, setup_task
 from mtl.tokenizer import build_offline_tokenizer
+
+TASK_NAMES = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")
+# The official release's dev file names and KLUE-baseline's max lengths, written out independently.
+OFFICIAL_DEV_FILES = {
+    "ynat": "ynat-v1.1_dev.json",
+    "nli": "klue-nli-v1.1_dev.json",
+    "sts": "klue-sts-v1.1_dev.json",
+    "ner": "klue-ner-v1.1_dev.tsv",
+    "re": "klue-re-v1.1_dev.json",
+    "dp": "klue-dp-v1.1_dev.tsv",
+    "mrc": "klue-mrc-v1_dev.subset.json",
+    "wos": "wos-v1_dev.subset.json",
+}
+BASELINE_MAX_LENGTH = {
+    "ynat": 128,
+    "nli": 128,
+    "sts": 128,
+    "ner": 510,
+    "re": 256,
+    "dp": 256,
+    "mrc": 510,
+    "wos": 510,
+}
 
 
 # -- the quick run -------------------------------------------------------------------------------
@@ -256,7 +277,7 @@ def test_targets_compare_in_their_own_direction() -> None:
         "engine_overhead": {"overhead": 0.01},
         "trainer_vs_loop": {"difference": -0.2},
         "featurization": {"cached_speedup": 30.0},
-        "evaluation": {"scoring": {"ner": {"metrics_seconds": 0.2}}},
+        "evaluation": {"slowest_metrics_seconds": 0.2},
         "compute_efficiency": {"fraction_of_peak": 0.31},
         "memory": {"ratio": 1.21},
         "seconds": 500.0,
@@ -272,7 +293,7 @@ def test_targets_compare_in_their_own_direction() -> None:
         "engine_overhead": True,
         "trainer_vs_loop": False,
         "featurization_cache_speedup": True,
-        "ner_scoring_seconds": True,
+        "slowest_scoring_seconds": True,
         "compute_efficiency": True,
         "memory_ratio": False,
         "bench_seconds": True,

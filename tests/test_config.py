@@ -6,10 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from mtl.config import BASELINE_MAX_LENGTH, config_from_dict, load_config
+from mtl.config import config_from_dict, load_config
 from mtl.errors import KlueInputError
 
 CONFIGS = Path(__file__).parent.parent / "configs"
+
+# KLUE-baseline's max sequence lengths (its run_all.sh), written out here independently of the code.
+BASELINE_MAX_LENGTH = {
+    "ynat": 128,
+    "nli": 128,
+    "sts": 128,
+    "ner": 510,
+    "re": 256,
+    "dp": 256,
+    "mrc": 510,
+    "wos": 510,
+}
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)

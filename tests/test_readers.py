@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from mtl.data import READERS, dp, mrc, ner, nli, read_records, sts, wos, ynat
+from mtl.data import dp, mrc, ner, nli, sts, wos, ynat
+from mtl.tasks import TASKS, get_task
 from mtl.data import re as re_reader
 from mtl.errors import KlueInputError
 
@@ -536,15 +537,15 @@ def test_nli_genre_and_source_both_become_source(tmp_path):
     assert [r["source"] for r in records] == ["test", "test2", "test"]
 
 
-def test_read_records_dispatches_by_task_name(tmp_path):
-    assert set(READERS) == {"ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos"}
-    assert read_records("ynat", write_json(tmp_path, YNAT_OFFICIAL)) == YNAT_EXPECTED
-    assert read_records("ner", str(write_text(tmp_path, ner_tsv(), "n.tsv"))) == NER_EXPECTED
+def test_registry_reads_by_task_name(tmp_path):
+    assert list(TASKS) == ["ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos"]
+    assert get_task("ynat").read(write_json(tmp_path, YNAT_OFFICIAL)) == YNAT_EXPECTED
+    assert get_task("ner").read(str(write_text(tmp_path, ner_tsv(), "n.tsv"))) == NER_EXPECTED
 
 
 def test_read_records_unknown_task(tmp_path):
     with pytest.raises(KlueInputError, match="unknown task 'pos'"):
-        read_records("pos", write_json(tmp_path, YNAT_OFFICIAL))
+        get_task("pos").read(write_json(tmp_path, YNAT_OFFICIAL))
 
 
 def test_task_modules_do_not_import_datasets():
@@ -624,12 +625,12 @@ def test_unlabeled_dp_rows_without_head_and_deprel(tmp_path):
 
 
 # ------------------------------------------------------------------- malformed: any file
-@pytest.mark.parametrize("task", sorted(READERS))
+@pytest.mark.parametrize("task", sorted(TASKS))
 def test_missing_and_empty_files(tmp_path, task):
     missing = tmp_path / "nope.json"
-    raises_at(lambda: read_records(task, missing), missing, "not found")
+    raises_at(lambda: get_task(task).read(missing), missing, "not found")
     empty = write_text(tmp_path, "  \n", "empty.tsv" if task in ("ner", "dp") else "empty.json")
-    raises_at(lambda: read_records(task, empty), empty, "empty")
+    raises_at(lambda: get_task(task).read(empty), empty, "empty")
 
 
 @pytest.mark.parametrize("task", ["ynat", "nli", "sts", "re", "mrc", "wos"])
@@ -639,7 +640,7 @@ def test_truncated_json(tmp_path, task):
     )
     text = json.dumps(official, ensure_ascii=False, indent=1)
     path = write_text(tmp_path, text[: len(text) // 2], "cut.json")
-    raises_at(lambda: read_records(task, path), path, "line ", "invalid JSON")
+    raises_at(lambda: get_task(task).read(path), path, "line ", "invalid JSON")
 
 
 @pytest.mark.parametrize("task", ["ynat", "ner"])
@@ -647,21 +648,21 @@ def test_non_utf8(tmp_path, task):
     path = tmp_path / ("bad.tsv" if task == "ner" else "bad.json")
     good = ner_tsv() if task == "ner" else json.dumps(YNAT_OFFICIAL, ensure_ascii=False, indent=1)
     path.write_bytes(good.encode("utf-8")[:40] + "\n한글".encode("euc-kr") + b"\n")
-    raises_at(lambda: read_records(task, path), path, "not valid UTF-8")
+    raises_at(lambda: get_task(task).read(path), path, "not valid UTF-8")
 
 
 @pytest.mark.parametrize("task", ["ynat", "nli", "sts", "re", "wos"])
 def test_wrong_top_level_shape(tmp_path, task):
     path = write_json(tmp_path, 42)
-    raises_at(lambda: read_records(task, path), path, "top-level JSON must be")
+    raises_at(lambda: get_task(task).read(path), path, "top-level JSON must be")
     path = write_json(tmp_path, ["not a record"], "list.json")
-    raises_at(lambda: read_records(task, path), path, "record #0", "must be a JSON object")
+    raises_at(lambda: get_task(task).read(path), path, "record #0", "must be a JSON object")
 
 
 @pytest.mark.parametrize("task", ["ynat", "nli", "sts", "re", "wos"])
 def test_empty_list_is_an_error(tmp_path, task):
     path = write_json(tmp_path, [])
-    raises_at(lambda: read_records(task, path), path, "holds no records")
+    raises_at(lambda: get_task(task).read(path), path, "holds no records")
 
 
 def test_mrc_top_level_data_must_be_a_list(tmp_path):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mtl.data import dp, mrc, ner, nli, read_records, sts, wos, ynat
+from mtl.data import dp, mrc, ner, nli, sts, wos, ynat
+from mtl.tasks import get_task
 from mtl.data import re as re_reader
 from mtl.errors import KlueInputError
 
@@ -52,7 +53,7 @@ def official(klue: Path) -> Path:
     ],
 )
 def test_official_file_counts(official, task, name, count):
-    assert len(read_records(task, official / name)) == count
+    assert len(get_task(task).read(official / name)) == count
 
 
 def test_nli_labels_balanced(official):
@@ -158,7 +159,7 @@ def test_hf_dummy_json_files_parse(klue, task, folder, count):
     files = sorted((klue / "hf_dummy" / folder).glob("*.json"))
     assert len(files) == 2  # train and dev
     for path in files:
-        assert len(read_records(task, path)) == count
+        assert len(get_task(task).read(path)) == count
 
 
 def test_hf_dummy_nli_train_uses_genre(klue):
@@ -173,6 +174,6 @@ def test_hf_dummy_tsv_prefixes_are_reported_as_truncated(klue, task):
         text = path.read_text(encoding="utf-8")
         last_line = len(text.rstrip("\n").split("\n"))
         with pytest.raises(KlueInputError) as info:
-            read_records(task, path)
+            get_task(task).read(path)
         message = str(info.value)
         assert str(path) in message and f"line {last_line}:" in message and "cut off" in message, message

@@ -16,7 +16,7 @@ import pytest
 import reference_metrics as ref
 
 from mtl.cli import main
-from mtl.data import read_records
+from mtl.tasks import get_task
 from mtl.labels import DP_DEPRELS, NER_LABELS, NLI_LABELS, RE_LABELS, YNAT_LABELS
 
 DATA = os.environ.get("KLUE_DATA_DIR")
@@ -131,7 +131,7 @@ def run_score(capsys: pytest.CaptureFixture, task: str, gold: Path, pred: Path) 
 def test_score_matches_independent_reference(
     task: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    records = read_records(task, gold_path(task))
+    records = get_task(task).read(gold_path(task))
     # Shuffled order: score matches predictions by key, not by position.
     for rate, seed in ((0.0, 0), (0.05, 1)):
         preds = perturbed_predictions(task, records, rate, seed)
@@ -188,7 +188,7 @@ def _malformed_cases(task: str, preds: list[dict]) -> list[tuple[str, list[dict]
 def test_malformed_predictions_exit_2_naming_file_and_unit(
     task: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    records = read_records(task, gold_path(task))
+    records = get_task(task).read(gold_path(task))
     preds = perturbed_predictions(task, records, 0.0, 0)
     for name, rows, needle in _malformed_cases(task, preds):
         pred = write(tmp_path / f"{name.replace(' ', '_')}.jsonl", rows)

@@ -13,10 +13,10 @@ import torch
 from mtl.checkpoint import load_checkpoint
 from mtl.cli import main
 from mtl.config import load_config
-from mtl.labels import TASK_NAMES
 from mtl.samples import sample_path
 from mtl.session import build_session
 
+TASK_NAMES = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")  # KLUE order
 DEMO = str(Path(__file__).parent.parent / "configs" / "demo.yaml")
 TINY = [
     "encoder.architecture.hidden_size=32",

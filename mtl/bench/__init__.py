@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mtl.config import BASELINE_MAX_LENGTH
-
 __all__ = ["cmd_bench", "run_bench"]
 
 
@@ -42,7 +40,7 @@ def run_bench(
     from mtl.bench.machine import CpuWatch, environment
     from mtl.bench.memory import memory_ratio
     from mtl.bench.padding import padding_efficiency
-    from mtl.bench.plan import make_plan, run_config
+    from mtl.bench.plan import make_plan, max_lengths, run_config
     from mtl.bench.report import check_targets
     from mtl.bench.scoring import predict_speed, scoring_speed
     from mtl.bench.steps import BenchSession
@@ -75,7 +73,7 @@ def run_bench(
         session = BenchSession.wrap(build_session(cfg, Path(tmp) / "runs" / "session", progress=False))
         lengths = {t: td.train.lengths for t, td in session.data.items()}  # type: ignore[union-attr]
         results["padding_efficiency"] = padding_efficiency(
-            lengths, plan.batch_sizes, BASELINE_MAX_LENGTH, plan.seed
+            lengths, plan.batch_sizes, max_lengths(), plan.seed
         )
         results["engine"] = engine_settings(session)
         results["engine"]["update_costs"] = update_costs(session, repeats=2)
@@ -99,6 +97,8 @@ def run_bench(
             ),
             "scored_predictions": "gold with every 5th unit altered (see mtl/bench/scoring.py)",
         }
+        scoring = results["evaluation"]["scoring"]
+        results["evaluation"]["slowest_metrics_seconds"] = max(r["metrics_seconds"] for r in scoring.values())
         del session, tasks, dev
         gc.collect()
 

@@ -12,23 +12,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtl.config import BASELINE_MAX_LENGTH, EncoderConfig, RunConfig, SamplerConfig, TaskConfig, TrainConfig
+from mtl.config import EncoderConfig, RunConfig, SamplerConfig, TaskConfig, TrainConfig
 from mtl.errors import KlueInputError
-from mtl.labels import TASK_NAMES
-from mtl.samples import SAMPLE_FILES, SAMPLES_DIR
+from mtl.samples import SAMPLES_DIR, sample_files
+from mtl.tasks import TASKS, klue_tasks
 
-#: dev files of the official release, looked for under ``<data dir>/official`` (or the folder itself)
-OFFICIAL_DEV_FILES: dict[str, str] = {
-    "ynat": "ynat-v1.1_dev.json",
-    "nli": "klue-nli-v1.1_dev.json",
-    "sts": "klue-sts-v1.1_dev.json",
-    "ner": "klue-ner-v1.1_dev.tsv",
-    "re": "klue-re-v1.1_dev.json",
-    "dp": "klue-dp-v1.1_dev.tsv",
-    "mrc": "klue-mrc-v1_dev.subset.json",
-    "wos": "wos-v1_dev.subset.json",
-}
-ONTOLOGY_FILE = "ontology.json"
+
+def official_dev_files() -> dict[str, str]:
+    """Task -> dev file name of the official release, for the KLUE tasks (looked for under
+    ``<data dir>/official`` or the folder itself)."""
+    return {t: TASKS[t].official_dev_file for t in klue_tasks()}  # type: ignore[misc]
+
+
+def max_lengths() -> dict[str, int]:
+    """The KLUE-baseline max sequence length of every KLUE task (the plain recipe pads to it)."""
+    return {t: TASKS[t].default_max_length for t in klue_tasks()}
+
+
+def base_batch_sizes() -> dict[str, int]:
+    """Training batch sizes of the base-size bench.
+
+    The tiny encoder uses the config default (32); on 2 CPU cores a roberta-base step over 32 x 510
+    tokens takes minutes, so each task's ``bench_batch_size`` keeps its batches at or under ~2,048
+    tokens when padded to the KLUE-baseline length (the plain recipe's batches).
+    """
+    return {t: TASKS[t].bench_batch_size for t in klue_tasks()}
+
 
 #: RobertaConfig fields of each ``--model-size`` (tiny = configs/demo.yaml's encoder)
 MODEL_SIZES: dict[str, dict[str, int]] = {
@@ -41,11 +50,6 @@ MODEL_SIZES: dict[str, dict[str, int]] = {
     },
 }
 
-# Training batch sizes of the bench. The tiny encoder uses the config default (32); on 2 CPU cores a
-# roberta-base step over 32 x 510 tokens takes minutes, so the base plan keeps every batch at or under
-# ~2,048 tokens when padded to the KLUE-baseline length (the plain recipe's batches).
-_BASE_BATCH = {"ynat": 16, "nli": 16, "sts": 16, "ner": 4, "re": 8, "dp": 8, "mrc": 4, "wos": 4}
-
 
 @dataclass
 class BenchData:
@@ -55,7 +59,6 @@ class BenchData:
     data_dir: Path
     train: dict[str, str]
     dev: dict[str, str]
-    ontology: str
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Plan:
             "data": self.data.source,
             "data_dir": str(self.data.data_dir),
             "batch_sizes": self.batch_sizes,
-            "max_lengths": dict(BASELINE_MAX_LENGTH),
+            "max_lengths": max_lengths(),
             "max_records": self.max_records,
             "max_dev_records": self.max_dev_records,
             "warmup_steps": self.warmup_steps,
@@ -107,19 +110,22 @@ def find_data(data_dir: str | Path | None) -> BenchData:
     """The real dev files under ``data_dir`` (or ``$KLUE_DATA_DIR``), else the bundled samples."""
     root = data_dir or os.environ.get("KLUE_DATA_DIR") or None
     if root is None:
-        train = {t: SAMPLE_FILES[t].format(split="train") for t in TASK_NAMES}
-        dev = {t: SAMPLE_FILES[t].format(split="dev") for t in TASK_NAMES}
-        return BenchData("samples", SAMPLES_DIR, train, dev, ONTOLOGY_FILE)
+        files = sample_files()
+        train = {t: files[t].format(split="train") for t in klue_tasks()}
+        dev = {t: files[t].format(split="dev") for t in klue_tasks()}
+        return BenchData("samples", SAMPLES_DIR, train, dev)
     folder = Path(root).expanduser()
     if (folder / "official").is_dir():
         folder = folder / "official"
-    for name in (*OFFICIAL_DEV_FILES.values(), ONTOLOGY_FILE):
+    official = official_dev_files()
+    resources = [f for t in klue_tasks() for f in TASKS[t].release_resources.values()]
+    for name in (*official.values(), *resources):
         if not (folder / name).is_file():
             raise KlueInputError(
                 folder / name, None, "KLUE dev file not found (bench reads the official dev set)"
             )
-    files = dict(OFFICIAL_DEV_FILES)
-    return BenchData("klue-dev", folder, files, dict(files), ONTOLOGY_FILE)
+    files = dict(official)
+    return BenchData("klue-dev", folder, files, dict(files))
 
 
 def make_plan(model_size: str, data_dir: str | Path | None, quick: bool) -> Plan:
@@ -132,9 +138,9 @@ def make_plan(model_size: str, data_dir: str | Path | None, quick: bool) -> Plan
     base = model_size == "base"
     if quick:
         dev_limit = None if data.source == "samples" else 24
-        batch = {t: 4 for t in TASK_NAMES}
+        batch = {t: 4 for t in klue_tasks()}
         return Plan(model_size, True, data, batch, 12, dev_limit, 1, 2, 2, 2, 1, 256, 256, 1)
-    batch = dict(_BASE_BATCH) if base else {t: 32 for t in TASK_NAMES}
+    batch = base_batch_sizes() if base else {t: 32 for t in klue_tasks()}
     return Plan(
         model_size,
         False,
@@ -162,9 +168,9 @@ def run_config(plan: Plan, cache_dir: str | Path, output_dir: str | Path, steps:
             dev=None,  # scored separately (mtl.bench.scoring): a run only trains here
             batch_size=plan.batch_sizes[t],
             max_train_examples=plan.max_records,
-            ontology=d.ontology if t == "wos" else None,
+            **TASKS[t].release_resources,
         )
-        for t in TASK_NAMES
+        for t in klue_tasks()
     }
     return RunConfig(
         encoder=EncoderConfig(

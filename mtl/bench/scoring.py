@@ -20,54 +20,21 @@ import numpy as np
 from mtl.evaluation import predict_features
 from mtl.features import feature_lengths
 from mtl.io import write_jsonl
-from mtl.labels import NER_LABELS
 from mtl.model import MultiTaskModel
 from mtl.pipeline import Split
 from mtl.scoring import score
-from mtl.tasks.base import Key, Task
+from mtl.tasks.base import Task
 
 ALTER_EVERY = 5
-
-
-def _prediction(task: Task, key: Key, gold: Mapping[str, Any], i: int) -> dict[str, Any]:
-    """The contract prediction of one gold unit, altered when ``i`` is a multiple of ALTER_EVERY."""
-    alter = i % ALTER_EVERY == 0
-    name, labels = task.name, list(task.resources.get("labels", ()))
-    if name == "wos":
-        guid, turn = key  # type: ignore[misc]
-        state = list(gold["state"] or [])
-        return {"guid": guid, "turn": turn, "state": state[:-1] if alter else state}
-    pred: dict[str, Any] = {"guid": key}
-    if name in ("ynat", "nli", "re"):
-        label = (gold["label"] + alter) % len(labels)
-        pred["label"] = labels[label]
-        if name == "re":
-            probs = np.random.default_rng(i).random(len(labels))
-            probs[label] = probs.sum()  # the predicted label is the most probable one
-            pred["probs"] = (probs / probs.sum()).tolist()
-    elif name == "sts":
-        pred["score"] = min(5.0, float(gold["score"]) + (0.7 if alter else 0.0))
-    elif name == "ner":
-        tags = [NER_LABELS[t] for t in gold["tags"]]
-        pred["tags"] = ["O", *tags[:-1]] if alter else tags
-    elif name == "dp":
-        n = len(gold["words"])
-        pred["heads"] = [
-            (h + 1) % (n + 1) if alter and j % 3 == 0 else h for j, h in enumerate(gold["heads"])
-        ]
-        pred["deprels"] = [labels[(d + alter) % len(labels)] for d in gold["deprels"]]
-    elif name == "mrc":
-        answer = gold["answers"][0]["text"] if gold["answers"] else ""
-        pred["answer"] = answer[1:] if alter else answer
-    else:
-        raise ValueError(f"no reference predictions for task {name!r}")
-    return pred
 
 
 def reference_predictions(task: Task, records: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[dict]]:
     """(gold units, predictions of each) of a labelled dev split, in gold-unit order."""
     gold = task.gold_units(records)
-    preds = [_prediction(task, key, unit, i) for i, (key, unit) in enumerate(gold.items())]
+    preds = [
+        task.reference_prediction(key, unit, alter=i % ALTER_EVERY == 0, seed=i)
+        for i, (key, unit) in enumerate(gold.items())
+    ]
     return list(gold.values()), preds
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl.config import BASELINE_MAX_LENGTH
 from mtl.evaluation import batch_for
 from mtl.pipeline import TaskData
 from mtl.session import Session
@@ -235,7 +234,7 @@ class PlainStream:
         self.position += 1
         td = self.data[task]
         batch = batch_for(td.task, td.train, rows, self.device)  # type: ignore[arg-type]
-        return {"task": task, **pad_to_length(td.task, batch, BASELINE_MAX_LENGTH[task])}
+        return {"task": task, **pad_to_length(td.task, batch, td.task.settings.max_length)}
 
 
 class FixedStream:

@@ -19,30 +19,24 @@ ONTOLOGY_PATH: Path = SAMPLES_DIR / "ontology.json"
 RELATION_LIST_PATH: Path = SAMPLES_DIR / "relation_list.json"
 """``{"relations": [...]}``: the 30 RE labels in id order (= ``mtl.labels.RE_LABELS``)."""
 
-SAMPLE_FILES: dict[str, str] = {
-    "ynat": "ynat_{split}.json",
-    "nli": "nli_{split}.json",
-    "sts": "sts_{split}.json",
-    "ner": "ner_{split}.tsv",
-    "re": "re_{split}.json",
-    "dp": "dp_{split}.tsv",
-    "mrc": "mrc_{split}.json",
-    "wos": "wos_{split}.json",
-}
-"""File name pattern per task."""
-
 SAMPLE_SPLITS: tuple[str, ...] = ("train", "dev")
 
 # The hub calls the dev split "validation"; accept that name too.
 _SPLIT_ALIASES = {"train": "train", "dev": "dev", "validation": "dev"}
 
 
+def sample_files() -> dict[str, str]:
+    """Task -> sample file name pattern (``{split}`` = train/dev), for every task that bundles samples."""
+    from mtl.tasks import TASKS
+
+    return {name: cls.sample_file for name, cls in TASKS.items() if cls.sample_file}
+
+
 def sample_path(task: str, split: str) -> Path:
-    """Path of the bundled sample file of ``task`` (``"ynat"`` .. ``"wos"``) for ``split`` (train/dev)."""
-    if task not in SAMPLE_FILES:
-        raise KlueInputError(
-            None, None, f"no sample data for task {task!r}; tasks are {', '.join(SAMPLE_FILES)}"
-        )
+    """Path of the bundled sample file of ``task`` (a KLUE task name) for ``split`` (train/dev)."""
+    files = sample_files()
+    if task not in files:
+        raise KlueInputError(None, None, f"no sample data for task {task!r}; tasks are {', '.join(files)}")
     if split not in _SPLIT_ALIASES:
         raise KlueInputError(None, None, f"no sample split {split!r}; splits are train, dev (or validation)")
-    return SAMPLES_DIR / SAMPLE_FILES[task].format(split=_SPLIT_ALIASES[split])
+    return SAMPLES_DIR / files[task].format(split=_SPLIT_ALIASES[split])

@@ -8,32 +8,27 @@ must equal a fresh build byte for byte (``--check`` verifies that, and so does t
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from mtl.labels import RE_LABELS
-from mtl.samples import ONTOLOGY_PATH, RELATION_LIST_PATH, SAMPLE_FILES, SAMPLE_SPLITS, SAMPLES_DIR
-from mtl.samples.generators import dp, mrc, ner, nli, relations, sts, wos, ynat
+from mtl.samples import ONTOLOGY_PATH, RELATION_LIST_PATH, SAMPLE_SPLITS, SAMPLES_DIR
+from mtl.samples.generators import wos
 from mtl.samples.generators.common import dump_json
-
-RENDERERS: dict[str, Callable[[str], str]] = {
-    "ynat": ynat.render,
-    "nli": nli.render,
-    "sts": sts.render,
-    "ner": ner.render,
-    "re": relations.render,
-    "dp": dp.render,
-    "mrc": mrc.render,
-    "wos": wos.render,
-}
+from mtl.tasks import TASKS
 
 
 def build_files() -> dict[str, str]:
-    """File name -> file text for every sample file (16 task files, the ontology, the relation list)."""
+    """File name -> file text for every sample file (16 task files, the ontology, the relation list).
+
+    Each task that bundles samples names its file pattern and its generator module (whose
+    ``render(split)`` writes the file) on its class.
+    """
     files = {
-        SAMPLE_FILES[task].format(split=split): render(split)
-        for task, render in RENDERERS.items()
+        cls.sample_file.format(split=split): importlib.import_module(cls.sample_generator).render(split)
+        for cls in TASKS.values()
+        if cls.sample_file and cls.sample_generator
         for split in SAMPLE_SPLITS
     }
     files[ONTOLOGY_PATH.name] = wos.render_ontology()

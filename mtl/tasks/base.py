@@ -1,9 +1,11 @@
 """What a KLUE task is to the rest of the system.
 
-A :class:`Task` binds one task's reader (files -> records), its scoring units and prediction
-schema (records <-> the JSON Lines prediction contract), and its official metrics. The model side
-(featurizer, head kind, decoder) is added by the same class, so a ninth task is one new module and
-one registry line. Nothing here imports torch: ``klue-mtl score`` must start fast.
+A :class:`Task` owns every fact about one task: its reader (files -> records), its scoring units
+and prediction schema (records <-> the JSON Lines prediction contract), its metrics, the model side
+(featurizer, head kind, decoder), and the facts the rest of the project derives from the registry
+(default lengths and batch sizes, dev-file patterns, bundled samples, published reference numbers,
+bench settings). A ninth task is its own modules and one registry line in :mod:`mtl.tasks`.
+Nothing here imports torch: ``klue-mtl score`` must start fast.
 """
 
 from __future__ import annotations
@@ -13,26 +15,48 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mtl.data import read_records
 from mtl.errors import KlueInputError
 
 Key = Hashable  # a scoring unit's identity: the guid, or (guid, turn) for WoS
 
 
 class Task:
-    """Base class of the eight KLUE tasks; subclasses fill in the class attributes and hooks."""
+    """Base class of every task; subclasses fill in the class attributes and hooks."""
 
     name: ClassVar[str]
+    #: the reader: a module (or object) with ``read(path, *, labeled, split)`` -> records
+    reader: ClassVar[Any]
     #: the contract's prediction fields (besides the key fields)
     prediction_fields: ClassVar[tuple[str, ...]]
+    #: the fields that name a scoring unit in a predictions file
+    key_fields: ClassVar[tuple[str, ...]] = ("guid",)
     #: the first official metric, used for model selection and the trivial-baseline comparison
     main_metric: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
 
+    # -- defaults and facts the rest of the project reads from the registry --------------------
+    #: max sequence length when the config gives none (KLUE-baseline's, for the KLUE tasks)
+    default_max_length: ClassVar[int] = 128
+    default_batch_size: ClassVar[int] = 32
+    default_eval_batch_size: ClassVar[int] = 64
+    #: glob patterns that find this task's dev file under ``evaluate --data-dir`` (searched recursively)
+    dev_patterns: ClassVar[tuple[str, ...]] = ()
+    #: the dev file's name in the official KLUE release (``split``, ``bench``); None outside KLUE
+    official_dev_file: ClassVar[str | None] = None
+    #: settings (TaskConfig keys) that name files of the official release folder, e.g. an ontology
+    release_resources: ClassVar[dict[str, str]] = {}
+    #: bundled sample file name, ``{split}`` = train/dev, and the module whose ``render(split)`` writes it
+    sample_file: ClassVar[str | None] = None
+    sample_generator: ClassVar[str | None] = None
+    #: published KLUE-RoBERTa-base numbers (hidden test set) shown beside the scoreboard
+    published: ClassVar[dict[str, float]] = {}
+    #: training batch of the base-size bench: about 2,048 tokens at ``default_max_length``
+    bench_batch_size: ClassVar[int] = 16
+
     # -- reading -------------------------------------------------------------------------------
     def read(self, path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[dict[str, Any]]:
         """Read a gold or input file of this task into validated plain records."""
-        return read_records(self.name, path, labeled=labeled, split=split)
+        return type(self).reader.read(path, labeled=labeled, split=split)
 
     # -- scoring units ---------------------------------------------------------------------------
     def gold_units(self, records: Sequence[Mapping[str, Any]]) -> dict[Key, Any]:
@@ -42,6 +66,12 @@ class Task:
     def key_of(self, pred: Mapping[str, Any]) -> Key:
         """The unit key a prediction object names."""
         return pred["guid"]
+
+    def check_key(self, pred: Mapping[str, Any]) -> str | None:
+        """What is wrong with the key fields of a prediction object (they are present), or None."""
+        if not isinstance(pred["guid"], str):
+            return "'guid' must be a string"
+        return None
 
     def describe_key(self, key: Key) -> str:
         """How a key is named in messages."""
@@ -58,6 +88,22 @@ class Task:
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         """Official metrics (percent) of aligned gold units and predictions."""
         raise NotImplementedError
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        """The contract prediction that reproduces gold unit ``key`` (somewhat wrong when ``alter``).
+
+        The bench scores such predictions to time the metrics on realistic, imperfect input.
+        """
+        raise NotImplementedError(f"{self.name} has no reference predictions")
+
+    def label_pairs(
+        self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[str], list[int], list[int]] | None:
+        """(label names, gold ids, predicted ids) for a classification report and confusion matrix.
+
+        ``preds`` are contract rows, any order. None (the default) for tasks without one label per unit.
+        """
+        return None
 
     # -- model side ------------------------------------------------------------------------------
     #: the head kind (see heads.HEADS) this task plugs into the shared encoder
@@ -100,6 +146,17 @@ class Task:
     def encode_kwargs(self) -> dict[str, Any]:
         """Tokenizer arguments common to every task: klue/roberta takes no token type ids."""
         return {"truncation": True, "max_length": self.settings.max_length, "return_token_type_ids": False}
+
+
+def single_label_pairs(
+    task: Task, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[int], list[int]]:
+    """:meth:`Task.label_pairs` of a task whose records hold a label id and predictions a label name."""
+    labels = list(task.resources["labels"])
+    index = {name: i for i, name in enumerate(labels)}
+    by_key = {task.key_of(p): p for p in preds}
+    units = task.gold_units(records)
+    return labels, [u["label"] for u in units.values()], [index[by_key[k]["label"]] for k in units]
 
 
 # -- small validators shared by the tasks' check_prediction ------------------------------------

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from mtl.data import dp as dp_reader
 from mtl.labels import DP_DEPRELS, DP_POS_TAGS
 from mtl.metrics.dp import dp_metrics
-from mtl.tasks.base import Task, check_list
+from mtl.tasks.base import Key, Task, check_list
 
 IGNORE_INDEX = -100
 
@@ -31,6 +32,14 @@ FALLBACK_DEPREL = 0
 
 class DpTask(Task):
     name = "dp"
+    reader = dp_reader
+    default_max_length = 256
+    dev_patterns = ("klue-dp-v1*_dev*.tsv", "dp_dev.tsv")
+    official_dev_file = "klue-dp-v1.1_dev.tsv"
+    sample_file = "dp_{split}.tsv"
+    sample_generator = "mtl.samples.generators.dp"
+    published = {"uas": 93.04, "las": 88.32}  # KLUE-RoBERTa-base, KLUE test set
+    bench_batch_size = 8
     labels = DP_DEPRELS
     prediction_fields = ("heads", "deprels")
     main_metric = "uas"
@@ -51,6 +60,15 @@ class DpTask(Task):
                 return f"heads[{i}] = {h!r} is not a word index in 0..{n}"
         unknown = next((d for d in deprels if d not in self.labels), None)
         return f"unknown deprel {unknown!r}" if unknown is not None else None
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        n, names = len(gold["words"]), self.resources["labels"]
+        heads = [(h + 1) % (n + 1) if alter and j % 3 == 0 else h for j, h in enumerate(gold["heads"])]
+        return {
+            "guid": key,
+            "heads": heads,
+            "deprels": [names[(d + alter) % len(names)] for d in gold["deprels"]],
+        }
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         index = {name: i for i, name in enumerate(self.labels)}

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from mtl.data import mrc as mrc_reader
 from mtl.metrics.mrc import mrc_metrics
-from mtl.tasks.base import Task
+from mtl.tasks.base import Key, Task
 
 N_BEST = 20  # candidate starts and ends per window (the baseline's n_best_size)
 NULL_SCORE_DIFF_THRESHOLD = 0.0
@@ -31,6 +32,14 @@ SPECIALS_IN_PAIR = 3  # [CLS] q [SEP] c [SEP]
 
 class MrcTask(Task):
     name = "mrc"
+    reader = mrc_reader
+    default_max_length = 510
+    dev_patterns = ("klue-mrc-v1*_dev*.json", "mrc_dev.json")
+    official_dev_file = "klue-mrc-v1_dev.subset.json"
+    sample_file = "mrc_{split}.json"
+    sample_generator = "mtl.samples.generators.mrc"
+    published = {"exact_match": 68.67, "rouge_w": 73.98}  # KLUE-RoBERTa-base, KLUE test set
+    bench_batch_size = 4
     labels: tuple[str, ...] = ()
     prediction_fields = ("answer",)
     main_metric = "exact_match"
@@ -141,6 +150,10 @@ class MrcTask(Task):
         if not isinstance(pred.get("answer"), str):
             return "'answer' must be a string (\"\" for unanswerable)"
         return None
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        answer = gold["answers"][0]["text"] if gold["answers"] else ""
+        return {"guid": key, "answer": answer[1:] if alter else answer}
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return mrc_metrics([[a["text"] for a in g["answers"]] for g in golds], [p["answer"] for p in preds])

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from mtl.data import ner as ner_reader
 from mtl.labels import NER_LABELS
 from mtl.metrics.ner import ner_metrics
-from mtl.tasks.base import Task, check_list
+from mtl.tasks.base import Key, Task, check_list
 
 IGNORE_INDEX = -100
 
@@ -36,6 +37,14 @@ WINDOW_OVERLAP = 0.25
 
 class NerTask(Task):
     name = "ner"
+    reader = ner_reader
+    default_max_length = 510
+    dev_patterns = ("klue-ner-v1*_dev*.tsv", "ner_dev.tsv")
+    official_dev_file = "klue-ner-v1.1_dev.tsv"
+    sample_file = "ner_{split}.tsv"
+    sample_generator = "mtl.samples.generators.ner"
+    published = {"entity_f1": 84.60, "char_f1": 91.44}  # KLUE-RoBERTa-base, KLUE test set
+    bench_batch_size = 4
     labels = NER_LABELS
     prediction_fields = ("tags",)
     main_metric = "entity_f1"
@@ -59,6 +68,10 @@ class NerTask(Task):
             [[NER_LABELS[t] for t in g["tags"]] for g in golds],
             [p["tags"] for p in preds],
         )
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        tags = [NER_LABELS[t] for t in gold["tags"]]
+        return {"guid": key, "tags": ["O", *tags[:-1]] if alter else tags}
 
     # -- model side ------------------------------------------------------------------------------
     def head_args(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mtl.data import nli as nli_reader
 from mtl.labels import NLI_LABELS
 from mtl.metrics.classification import accuracy
 from mtl.tasks.base import check_label
@@ -13,6 +14,14 @@ from mtl.tasks.sentence import ClassificationTask
 
 class NliTask(ClassificationTask):
     name = "nli"
+    reader = nli_reader
+    default_max_length = 128
+    dev_patterns = ("klue-nli-v1*_dev*.json", "nli_dev.json")
+    official_dev_file = "klue-nli-v1.1_dev.json"
+    sample_file = "nli_{split}.json"
+    sample_generator = "mtl.samples.generators.nli"
+    published = {"accuracy": 84.83}  # KLUE-RoBERTa-base, KLUE test set
+    bench_batch_size = 16
     labels = NLI_LABELS
     text_fields = ("premise", "hypothesis")
     prediction_fields = ("label",)

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from mtl.data import re as re_reader
 from mtl.labels import RE_ENTITY_TYPES, RE_LABELS, RE_NO_RELATION
 from mtl.metrics.re import re_metrics
-from mtl.tasks.base import Task, check_label, check_list, check_number
+from mtl.tasks.base import Key, Task, check_label, check_list, check_number, single_label_pairs
 from mtl.tasks.sentence import probs_list
 
 ROLES: tuple[str, ...] = ("SUBJ", "OBJ")
@@ -88,10 +89,30 @@ def keep_positions(length: int, spans: Sequence[tuple[int, int]], budget: int) -
 
 class ReTask(Task):
     name = "re"
+    reader = re_reader
+    default_max_length = 256
+    dev_patterns = ("klue-re-v1*_dev*.json", "re_dev.json")
+    official_dev_file = "klue-re-v1.1_dev.json"
+    sample_file = "re_{split}.json"
+    sample_generator = "mtl.samples.generators.relations"
+    published = {"micro_f1": 67.65, "auprc": 68.55}  # KLUE-RoBERTa-base, KLUE test set
+    bench_batch_size = 8
     labels = RE_LABELS
     prediction_fields = ("label", "probs")
     main_metric = "micro_f1"
     metric_names = ("micro_f1", "auprc")
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        names = self.resources["labels"]
+        label = (gold["label"] + alter) % len(names)
+        probs = np.random.default_rng(seed).random(len(names))
+        probs[label] = probs.sum()  # the predicted label is the most probable one
+        return {"guid": key, "label": names[label], "probs": (probs / probs.sum()).tolist()}
+
+    def label_pairs(
+        self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[str], list[int], list[int]] | None:
+        return single_label_pairs(self, records, preds)
 
     # -- model side ------------------------------------------------------------------------------
     head_kind = "entity_marker"

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mtl.tasks.base import Task
+from mtl.tasks.base import Key, Task, single_label_pairs
 
 
 class SentenceTask(Task):
@@ -34,6 +34,15 @@ class ClassificationTask(SentenceTask):
 
     def head_args(self) -> dict[str, Any]:
         return {"num_labels": len(self.resources["labels"])}
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        names = self.resources["labels"]
+        return {"guid": key, "label": names[(gold["label"] + alter) % len(names)]}
+
+    def label_pairs(
+        self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[str], list[int], list[int]] | None:
+        return single_label_pairs(self, records, preds)
 
     def decode(
         self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]

@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mtl.data import sts as sts_reader
 from mtl.metrics.sts import sts_metrics
-from mtl.tasks.base import check_number
+from mtl.tasks.base import Key, check_number
 from mtl.tasks.sentence import SentenceTask
 
 
 class StsTask(SentenceTask):
     name = "sts"
+    reader = sts_reader
+    default_max_length = 128
+    dev_patterns = ("klue-sts-v1*_dev*.json", "sts_dev.json")
+    official_dev_file = "klue-sts-v1.1_dev.json"
+    sample_file = "sts_{split}.json"
+    sample_generator = "mtl.samples.generators.sts"
+    published = {"pearsonr": 92.50, "f1": 85.40}  # KLUE-RoBERTa-base, KLUE test set
+    bench_batch_size = 16
     labels: tuple[str, ...] = ()
     text_fields = ("sentence1", "sentence2")
     target_field = "score"  # the regression target is real-label (Pearson is computed on it)
@@ -25,6 +34,9 @@ class StsTask(SentenceTask):
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return sts_metrics([g["score"] for g in golds], [float(p["score"]) for p in preds])
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        return {"guid": key, "score": min(5.0, float(gold["score"]) + (0.7 if alter else 0.0))}
 
     def decode(
         self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]

@@ -70,6 +70,7 @@ from typing import Any
 
 import numpy as np
 
+from mtl.data import wos as wos_reader
 from mtl.errors import KlueInputError
 from mtl.io import read_json
 from mtl.labels import WOS_GATES
@@ -269,8 +270,18 @@ class WindowText:
 
 class WosTask(Task):
     name = "wos"
+    reader = wos_reader
+    default_max_length = 510
+    dev_patterns = ("wos-v1*_dev*.json", "wos_dev.json")
+    official_dev_file = "wos-v1_dev.subset.json"
+    sample_file = "wos_{split}.json"
+    sample_generator = "mtl.samples.generators.wos"
+    published = {"joint_goal_accuracy": 47.49, "slot_f1": 91.64}  # KLUE-RoBERTa-base, KLUE test set
+    bench_batch_size = 4
+    release_resources = {"ontology": "ontology.json"}
     labels: tuple[str, ...] = ()
     prediction_fields = ("state",)
+    key_fields = ("guid", "turn")  # a unit is one user turn of a dialogue
     main_metric = "joint_goal_accuracy"
     metric_names = ("joint_goal_accuracy", "slot_f1")
 
@@ -285,6 +296,12 @@ class WosTask(Task):
 
     def key_of(self, pred: Mapping[str, Any]) -> Key:
         return (pred["guid"], pred["turn"])
+
+    def check_key(self, pred: Mapping[str, Any]) -> str | None:
+        turn = pred["turn"]
+        if isinstance(turn, bool) or not isinstance(turn, int):
+            return f"'turn' must be an integer, got {turn!r}"
+        return super().check_key(pred)
 
     def describe_key(self, key: Key) -> str:
         guid, turn = key  # type: ignore[misc]
@@ -304,6 +321,11 @@ class WosTask(Task):
             if not isinstance(item, str) or len(item.split("-", 2)) != 3 or not all(item.split("-", 2)):
                 return f"state item {item!r} is not 'domain-slot-value'"
         return None
+
+    def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
+        guid, turn = key  # type: ignore[misc]
+        state = list(gold["state"] or [])
+        return {"guid": guid, "turn": turn, "state": state[:-1] if alter else state}
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return wos_metrics([g["state"] for g in golds], [p["state"] for p in preds])
