@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from mtl.errors import KlueInputError
 
@@ -21,7 +22,7 @@ EXIT_INPUT_ERROR = 2
 def _cmd_score(args: argparse.Namespace) -> int:
     from mtl.scoring import score
 
-    settings = None
+    settings, resources = None, None
     if args.config:
         from mtl.config import load_run_config
 
@@ -33,7 +34,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
             from mtl.config import resolve_path
 
             settings = dataclasses.replace(settings, train=resolve_path(cfg, settings.train))
-    print(json.dumps(score(args.task, args.gold, args.pred, settings), ensure_ascii=False))
+        tasks_file = Path(args.config) / "tasks.json"
+        if tasks_file.is_file():  # a checkpoint: its labels, exactly as trained
+            resources = json.loads(tasks_file.read_text(encoding="utf-8")).get(args.task)
+    print(json.dumps(score(args.task, args.gold, args.pred, settings, resources), ensure_ascii=False))
     return 0
 
 

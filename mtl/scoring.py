@@ -46,13 +46,20 @@ def read_predictions(task: Task, path: str | Path, gold: dict[Key, Any]) -> dict
 
 
 def score(
-    task_name: str, gold_path: str | Path, pred_path: str | Path, settings: Any = None
+    task_name: str,
+    gold_path: str | Path,
+    pred_path: str | Path,
+    settings: Any = None,
+    resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score a predictions file; returns ``{"task", "n", "metrics"}`` with metrics in percent.
 
-    ``settings``: the TaskConfig of a task declared in a config (``kind:``), None for registered tasks.
+    ``settings``: the TaskConfig of a task declared in a config (``kind:``), None for registered tasks;
+    ``resources``: the task's vocabularies from a checkpoint's ``tasks.json`` (a declared task's labels).
     """
     task = get_task(task_name, settings)
+    if resources is not None:
+        task.resources = dict(resources)
     gold = task.gold_units(task.read(gold_path, labeled=True))
     preds = read_predictions(task, pred_path, gold)
     keys = list(gold)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from mtl.data import dp, mrc, ner, nli, sts, wos, ynat
-from mtl.tasks import TASKS, get_task
 from mtl.data import re as re_reader
 from mtl.errors import KlueInputError
+from mtl.tasks import TASKS, get_task
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from mtl.data import dp, mrc, ner, nli, sts, wos, ynat
-from mtl.tasks import get_task
 from mtl.data import re as re_reader
 from mtl.errors import KlueInputError
+from mtl.tasks import get_task
 
 pytestmark = pytest.mark.realdata
 

@@ -16,8 +16,8 @@ import pytest
 import reference_metrics as ref
 
 from mtl.cli import main
-from mtl.tasks import get_task
 from mtl.labels import DP_DEPRELS, NER_LABELS, NLI_LABELS, RE_LABELS, YNAT_LABELS
+from mtl.tasks import get_task
 
 DATA = os.environ.get("KLUE_DATA_DIR")
 OFFICIAL = {
