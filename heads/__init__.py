@@ -1,7 +1,7 @@
 """Pluggable task heads: a registry from head kind to class, and a checked constructor.
 
 A task names its head by kind (``classification``, ``regression``, ``token_tagging``, ``span``,
-``biaffine``, ``entity_marker``, ``slot_gate``) plus keyword arguments; :func:`build_head` turns
+``biaffine``, ``entity_marker``, ``slot_gate``, ``masked_lm``) plus keyword arguments; :func:`build_head` turns
 that into a module, with a clear ValueError for an unknown kind or bad arguments.
 """
 
@@ -14,6 +14,7 @@ from heads.base import Head, HeadOutput
 from heads.biaffine import BiaffineHead
 from heads.classification import ClassificationHead
 from heads.entity_marker import EntityMarkerHead
+from heads.masked_lm import MaskedLmHead
 from heads.regression import RegressionHead
 from heads.slot_gate import SlotGateHead
 from heads.span import SpanHead
@@ -29,6 +30,7 @@ HEADS: dict[str, type[Head]] = {
         BiaffineHead,
         EntityMarkerHead,
         SlotGateHead,
+        MaskedLmHead,
     )
 }
 

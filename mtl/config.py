@@ -60,6 +60,10 @@ class TaskConfig:
     max_answer_length: int = 30  # MRC: longest answer in tokens; WoS: longest value span
     use_pos: bool = True  # DP: feed the last morpheme's POS tag of each word to the parser
     ontology: str | None = None  # WoS: ontology.json (domain-slot -> values)
+    # masked_lm (mtl/tasks/mlm.py): "@tasks" reads these tasks' train files (default: the config's tasks)
+    text_from: dict[str, str] | None = None
+    mask_probability: float = 0.15
+    whole_word_masking: bool = False  # mask whole eojeols (space-delimited words)
     max_train_examples: int | None = None  # keep only the first N records (quick experiments)
     max_dev_examples: int | None = None
 
@@ -373,8 +377,9 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
 
 
 def resolve_path(cfg: RunConfig, value: str) -> str:
-    """A task file: hub specs pass through; relative paths resolve against ``data_dir``."""
-    if value.startswith("hub:"):
+    """A task file: hub specs and ``@`` sources (``@tasks``) pass through; relative paths resolve
+    against ``data_dir``."""
+    if value.startswith(("hub:", "@")):
         return value
     base: Path | None = None
     if cfg.data_dir == SAMPLES_ALIAS:

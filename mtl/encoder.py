@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import AutoConfig, AutoModel, PreTrainedModel, RobertaConfig
 
 from mtl.config import EncoderConfig
@@ -34,6 +37,10 @@ def build_encoder(cfg: EncoderConfig, vocab_size: int) -> PreTrainedModel:
             )
         config = RobertaConfig(**{**_TINY, **_KLUE_ROBERTA_IDS, **cfg.architecture, "vocab_size": vocab_size})
         encoder = AutoModel.from_config(config, add_pooling_layer=False)
+    elif is_klue_mtl_checkpoint(cfg.name):
+        from mtl.model import MultiTaskModel  # the joint model imports this module
+
+        encoder = MultiTaskModel.from_pretrained(cfg.name).encoder
     else:
         try:
             encoder = AutoModel.from_pretrained(cfg.name, add_pooling_layer=False)
@@ -53,3 +60,49 @@ def encoder_from_config(config_dict: dict[str, Any]) -> PreTrainedModel:
     """Rebuild an encoder skeleton (random weights) from a saved transformers config dict."""
     config = AutoConfig.for_model(**config_dict)
     return AutoModel.from_config(config, add_pooling_layer=False)
+
+
+def is_klue_mtl_checkpoint(name: str) -> bool:
+    """True for a folder written by ``MultiTaskModel.save_pretrained`` (its config has our section)."""
+    config = Path(name) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return "klue_mtl" in json.loads(config.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
+def pretrained_lm_head(name: str, vocab_size: int) -> dict[str, torch.Tensor] | None:
+    """The masked-LM head weights that come with encoder ``name`` (``dense``, ``layer_norm``, ``bias``).
+
+    From a ``RobertaForMaskedLM`` checkpoint (``lm_head.*``, as ``klue/roberta-*`` ship), or from the
+    masked-LM head of a klue-mtl checkpoint. None when there is none. A bias shorter than
+    ``vocab_size`` (tokens added for RE markers) is padded with zeros, as transformers does when it
+    resizes an output layer.
+    """
+    if is_klue_mtl_checkpoint(name):
+        from mtl.model import MultiTaskModel
+
+        model = MultiTaskModel.from_pretrained(name)
+        kinds = {task: spec["kind"] for task, spec in model.head_specs.items()}
+        task = next((t for t, kind in kinds.items() if kind == "masked_lm"), None)
+        state = model.heads[task].state_dict() if task else None
+    else:
+        from transformers import AutoModelForMaskedLM
+
+        try:
+            lm, info = AutoModelForMaskedLM.from_pretrained(name, output_loading_info=True)
+        except (OSError, ValueError):
+            return None
+        if any(key.startswith("lm_head.") for key in info["missing_keys"]):
+            return None  # a bare encoder: transformers made a random head up
+        state = {k: v for k, v in lm.lm_head.state_dict().items() if not k.startswith("decoder.")}
+    if state is None:
+        return None
+    state = {k: v.detach().clone() for k, v in state.items()}
+    if state["bias"].numel() < vocab_size:
+        state["bias"] = torch.cat(
+            [state["bias"], state["bias"].new_zeros(vocab_size - state["bias"].numel())]
+        )
+    return state

@@ -48,6 +48,9 @@ class MultiTaskModel(nn.Module):
         self.heads = nn.ModuleDict(
             {task: build_head(s["kind"], hidden, **s["args"]) for task, s in self.head_specs.items()}
         )
+        for head in self.heads.values():
+            if hasattr(head, "tie_to"):  # a decoder that shares the input embeddings (masked LM)
+                head.tie_to(self.encoder.get_input_embeddings())
 
     @property
     def tasks(self) -> list[str]:

@@ -17,7 +17,7 @@ from datasets import Dataset
 from mtl.config import RunConfig, resolve_path
 from mtl.errors import KlueInputError
 from mtl.features import feature_lengths, featurize
-from mtl.tasks import get_task
+from mtl.tasks import TASKS, get_task
 from mtl.tasks.base import Task
 
 
@@ -99,9 +99,23 @@ def prepare(
                 if split == "train":
                     raise KlueInputError(None, f"tasks.{name}.train", "no train file given", kind="key")
                 continue
+            if task.reads_other_tasks(split):
+                continue  # read below, once every other task's training records are in
             limit = tc.max_train_examples if split == "train" else tc.max_dev_examples
             records[(name, split)] = read_split(task, resolve_path(cfg, value), split, limit)
         prepared[name] = TaskData(task, None, None)
+    for name, td in prepared.items():
+        tc = cfg.tasks[name]
+        if "train" in splits and td.task.reads_other_tasks("train"):
+            texts = other_task_texts(cfg, name, records, prepared)
+            recs = td.task.from_texts(texts)  # type: ignore[attr-defined]
+            if not recs:
+                raise KlueInputError(None, f"tasks.{name}.train", "the other tasks hold no text", kind="key")
+            records[(name, "train")] = recs[: tc.max_train_examples] if tc.max_train_examples else recs
+        if "dev" in splits and tc.dev is None and (name, "train") in records:
+            cut = td.task.split_heldout(records[(name, "train")])
+            if cut is not None:
+                records[(name, "train")], records[(name, "dev")] = cut
     for (name, split), recs in records.items():
         task = prepared[name].task
         feats = featurize(task, recs, cache_dir=cache_dir, progress=progress)
@@ -111,3 +125,38 @@ def prepare(
             )
         setattr(prepared[name], split, Split(recs, feats, feature_lengths(feats)))
     return prepared
+
+
+def other_task_texts(
+    cfg: RunConfig,
+    name: str,
+    records: dict[tuple[str, str], list[dict[str, Any]]],
+    prepared: dict[str, TaskData],
+) -> list[str]:
+    """The training text of the tasks that feed ``name``'s ``@tasks`` source, in task order.
+
+    ``tasks.<name>.text_from`` names those tasks and their train files; without it, every other task
+    of the config gives the records it trains on. Dev files are never read.
+    """
+    texts: list[str] = []
+    text_from = cfg.tasks[name].text_from
+    if text_from:
+        for other, value in text_from.items():
+            if other not in TASKS:
+                raise KlueInputError(
+                    None,
+                    f"tasks.{name}.text_from.{other}",
+                    f"not a registered task ({', '.join(TASKS)})",
+                    kind="key",
+                )
+            task = get_task(other)
+            texts.extend(
+                t
+                for r in read_split(task, resolve_path(cfg, value), "train", None)
+                for t in task.record_texts(r)
+            )
+        return texts
+    for (other, split), recs in records.items():
+        if split == "train" and other != name and not prepared[other].task.reads_other_tasks("train"):
+            texts.extend(t for r in recs for t in prepared[other].task.record_texts(r))
+    return texts

@@ -18,7 +18,7 @@ from transformers import set_seed
 
 from mtl.checkpoint import TrainingState, capture_rng, load_checkpoint, load_training_state, save_checkpoint
 from mtl.config import RunConfig, check_contained_path
-from mtl.encoder import build_encoder
+from mtl.encoder import build_encoder, pretrained_lm_head
 from mtl.errors import KlueInputError
 from mtl.evaluation import evaluate_split
 from mtl.model import MultiTaskModel
@@ -180,6 +180,19 @@ def check_heads_fit(model: MultiTaskModel, tasks: list[Task], source: str | Path
             )
 
 
+def start_lm_heads(model: MultiTaskModel, name: str, vocab_size: int) -> None:
+    """Masked-LM heads start from the pretrained encoder's own LM head, where it has one."""
+    heads = [t for t, spec in model.head_specs.items() if spec["kind"] == "masked_lm"]
+    if not heads:
+        return
+    state = pretrained_lm_head(name, vocab_size)
+    if state is None:
+        print(f"note: {name} has no masked-LM head; the {', '.join(heads)} head starts at random")
+        return
+    for task in heads:
+        model.heads[task].load_state_dict(state)
+
+
 def resolve_cache_dir(cfg: RunConfig, output_dir: Path) -> Path:
     """The featurization cache folder: relative ``cache_dir`` values resolve inside the output folder.
 
@@ -237,6 +250,8 @@ def build_session(
         model = MultiTaskModel(
             encoder, {t.name: {"kind": t.head_kind, "args": t.head_args()} for t in task_objs}
         )
+        if not cfg.encoder.random_init:
+            start_lm_heads(model, cfg.encoder.name, len(tokenizer))
 
     data = prepare(
         cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=progress and rank == 0

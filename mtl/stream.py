@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from mtl.batching import TaskBatches
@@ -41,6 +42,8 @@ class MultiTaskStream:
         self.sampler = TemperatureSampler(
             sizes, temperature=1.0 if anneal else temperature, cap=cap, anneal=anneal, seed=seed
         )
+        # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats them.
+        self.rng = np.random.default_rng(seed + 7)
         self.batches = {
             name: TaskBatches(
                 td.train.lengths,  # type: ignore[union-attr]
@@ -59,13 +62,14 @@ class MultiTaskStream:
         task = next(self.sampler)
         td = self.data[task]
         batch = batch_for(td.task, td.train, next(self.batches[task]), self.device)  # type: ignore[arg-type]
-        return {"task": task, **batch}
+        return {"task": task, **td.task.train_batch(batch, self.rng)}
 
     def state_dict(self) -> dict[str, Any]:
         """Sampler position and every task's batch-order position (JSON)."""
         return {
             "sampler": self.sampler.state_dict(),
             "batches": {k: b.state_dict() for k, b in self.batches.items()},
+            "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -73,3 +77,5 @@ class MultiTaskStream:
         self.sampler.load_state_dict(state["sampler"])
         for name, s in state["batches"].items():
             self.batches[name].load_state_dict(s)
+        if "rng" in state:  # absent from checkpoints written before masked LM existed
+            self.rng.bit_generator.state = state["rng"]

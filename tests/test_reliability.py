@@ -266,10 +266,22 @@ def test_train_rejects_malformed_input_before_any_step(
 
 
 # -- numerical faults --------------------------------------------------------------------------------
-def samples_config(tmp_path: Path, engine: str, steps: int, extra: dict[str, Any] | None = None) -> Path:
+# Masked LM on the other tasks' training text, mixed in: its masks are drawn per batch, so resume must
+# restore the stream's generator too.
+MLM_TASK = {"mlm": {"kind": "masked_lm", "train": "@tasks", "batch_size": 4, "max_length": 64}}
+
+
+def samples_config(
+    tmp_path: Path,
+    engine: str,
+    steps: int,
+    extra: dict[str, Any] | None = None,
+    extra_tasks: dict[str, Any] | None = None,
+) -> Path:
     """All eight tasks on the bundled samples, no evaluation, a checkpoint after every step."""
     data = config_data(SAMPLES_DIR, dev=False, steps=steps)
     data["train"].update({"engine": engine, "save_every": 1, **(extra or {})})
+    data["tasks"].update(extra_tasks or {})
     return write_config(tmp_path / f"{engine}.yaml", data)
 
 
@@ -659,7 +671,7 @@ def test_killed_and_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one(
     engine: str, random_kills: int, sig: signal.Signals, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     steps = 40  # enough runway that the kills land mid-run even when steps are fast
-    config = samples_config(tmp_path, engine, steps)
+    config = samples_config(tmp_path, engine, steps, extra_tasks=MLM_TASK)
     status, err = run_cli(["train", "--config", str(config), "--output", str(tmp_path / "reference")], capsys)
     assert status == 0, err
     reference = load_weights(tmp_path / "reference" / "last")

@@ -24,6 +24,7 @@ from mtl.errors import KlueInputError
 from mtl.tasks.base import Task
 from mtl.tasks.dp import DpTask
 from mtl.tasks.generic import KINDS, GenericTask
+from mtl.tasks.mlm import MaskedLmTask
 from mtl.tasks.mrc import MrcTask
 from mtl.tasks.ner import NerTask
 from mtl.tasks.nli import NliTask
@@ -61,8 +62,17 @@ def register_task(cls: type[Task], *, replace: bool = False) -> type[Task]:
     return cls
 
 
+def register_kind(cls: type[GenericTask]) -> type[GenericTask]:
+    """Make a :class:`GenericTask` subclass declarable in configs as ``kind: <cls.kind_name>``."""
+    if cls.kind_name in TASKS:
+        raise ValueError(f"kind {cls.kind_name!r} is also a task name")
+    KINDS[cls.kind_name] = cls
+    return cls
+
+
 for _cls in (YnatTask, NliTask, StsTask, NerTask, ReTask, DpTask, MrcTask, WosTask):
     register_task(_cls)
+register_kind(MaskedLmTask)
 
 _plugins_loaded = False
 
@@ -127,6 +137,7 @@ __all__ = [
     "get_task",
     "klue_tasks",
     "load_plugins",
+    "register_kind",
     "register_task",
     "task_names",
 ]

@@ -143,6 +143,27 @@ class Task:
         """Head predictions of every feature (numpy, in feature order) -> contract prediction rows."""
         raise NotImplementedError
 
+    def train_batch(self, batch: dict[str, Any], rng: Any) -> dict[str, Any]:
+        """A collated training batch just before it reaches the model; ``rng`` is the batch stream's
+        NumPy generator (saved with the run, so resume repeats its draws). Masked LM re-masks here."""
+        return batch
+
+    # -- text and splits ---------------------------------------------------------------------------
+    #: the string fields of a record that hold its text (for ``@tasks`` masked-LM text)
+    text_of_record: ClassVar[tuple[str, ...]] = ()
+
+    def record_texts(self, record: Mapping[str, Any]) -> list[str]:
+        """The texts a record carries (sentences, premise and hypothesis, context...)."""
+        return [record[f] for f in self.text_of_record if record.get(f)]
+
+    def reads_other_tasks(self, split: str) -> bool:
+        """True when this split's records come from the other tasks' training text (masked LM)."""
+        return False
+
+    def split_heldout(self, records: list[dict[str, Any]]) -> tuple[list[dict], list[dict]] | None:
+        """(train, dev) cut from the train records when the config gives no dev file; None: no dev."""
+        return None
+
     def encode_kwargs(self) -> dict[str, Any]:
         """Tokenizer arguments common to every task: klue/roberta takes no token type ids."""
         return {"truncation": True, "max_length": self.settings.max_length, "return_token_type_ids": False}

@@ -32,6 +32,7 @@ FALLBACK_DEPREL = 0
 
 class DpTask(Task):
     name = "dp"
+    text_of_record = ("sentence",)
     reader = dp_reader
     default_max_length = 256
     dev_patterns = ("klue-dp-v1*_dev*.tsv", "dp_dev.tsv")

@@ -147,6 +147,11 @@ class GenericTask(Task):
     def describe_key(self, key: Key) -> str:
         return f"guid {key}" if self.definition.guid else f"index {key}"
 
+    def record_texts(self, record: Mapping[str, Any]) -> list[str]:
+        if "tokens" in record:
+            return [" ".join(record["tokens"])]
+        return [record[k] for k in ("text_0", "text_1") if record.get(k)]
+
     def prediction_row(self, record: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
         """A contract row for ``record``: its key field plus ``fields``."""
         return {self.key_fields[0]: self.unit_key(record), **fields}

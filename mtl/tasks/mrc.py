@@ -32,6 +32,7 @@ SPECIALS_IN_PAIR = 3  # [CLS] q [SEP] c [SEP]
 
 class MrcTask(Task):
     name = "mrc"
+    text_of_record = ("context", "question")
     reader = mrc_reader
     default_max_length = 510
     dev_patterns = ("klue-mrc-v1*_dev*.json", "mrc_dev.json")

@@ -37,6 +37,7 @@ WINDOW_OVERLAP = 0.25
 
 class NerTask(Task):
     name = "ner"
+    text_of_record = ("text",)
     reader = ner_reader
     default_max_length = 510
     dev_patterns = ("klue-ner-v1*_dev*.tsv", "ner_dev.tsv")

@@ -14,6 +14,7 @@ from mtl.tasks.sentence import ClassificationTask
 
 class NliTask(ClassificationTask):
     name = "nli"
+    text_of_record = ("premise", "hypothesis")
     reader = nli_reader
     default_max_length = 128
     dev_patterns = ("klue-nli-v1*_dev*.json", "nli_dev.json")

@@ -89,6 +89,7 @@ def keep_positions(length: int, spans: Sequence[tuple[int, int]], budget: int) -
 
 class ReTask(Task):
     name = "re"
+    text_of_record = ("sentence",)
     reader = re_reader
     default_max_length = 256
     dev_patterns = ("klue-re-v1*_dev*.json", "re_dev.json")

@@ -13,6 +13,7 @@ from mtl.tasks.sentence import SentenceTask
 
 class StsTask(SentenceTask):
     name = "sts"
+    text_of_record = ("sentence1", "sentence2")
     reader = sts_reader
     default_max_length = 128
     dev_patterns = ("klue-sts-v1*_dev*.json", "sts_dev.json")

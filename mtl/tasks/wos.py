@@ -297,6 +297,9 @@ class WosTask(Task):
     def key_of(self, pred: Mapping[str, Any]) -> Key:
         return (pred["guid"], pred["turn"])
 
+    def record_texts(self, record: Mapping[str, Any]) -> list[str]:
+        return [turn["text"] for turn in record["dialogue"] if turn["text"]]
+
     def check_key(self, pred: Mapping[str, Any]) -> str | None:
         turn = pred["turn"]
         if isinstance(turn, bool) or not isinstance(turn, int):

@@ -14,6 +14,7 @@ from mtl.tasks.sentence import ClassificationTask
 
 class YnatTask(ClassificationTask):
     name = "ynat"
+    text_of_record = ("title",)
     reader = ynat_reader
     default_max_length = 128
     dev_patterns = ("ynat-v1*_dev*.json", "ynat_dev.json")
