@@ -597,8 +597,9 @@ def test_slot_gate_with_only_open_slots() -> None:
 # --- registry --------------------------------------------------------------------------------------
 
 
-def test_registry_names_the_seven_kinds() -> None:
+def test_registry_names_the_eight_kinds() -> None:
     assert set(HEADS) == {
+        "masked_lm",
         "classification",
         "regression",
         "token_tagging",
