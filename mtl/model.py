@@ -33,10 +33,6 @@ _ENCODER_INPUTS = ("input_ids", "attention_mask")
 class MultiTaskModel(nn.Module):
     """A shared transformer encoder with a ``ModuleDict`` of task heads."""
 
-    # Tells transformers.Trainer that forward does not normalise the loss by token counts, so the
-    # Trainer divides by the accumulation steps itself (exactly once, as the custom loop does).
-    accepts_loss_kwargs = False
-
     def __init__(self, encoder: PreTrainedModel, head_specs: Mapping[str, Mapping[str, Any]]) -> None:
         """``head_specs``: task -> {"kind": head kind, "args": head keyword arguments}."""
         super().__init__()
