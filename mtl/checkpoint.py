@@ -1,6 +1,6 @@
 """Checkpoint folders: written atomically, read without unpickling anything.
 
-Layout (DESIGN.md)::
+Layout::
 
     config.json          encoder config + head specs        (MultiTaskModel.save_pretrained)
     model.safetensors    "encoder.*", "heads.<task>.*"

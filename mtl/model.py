@@ -1,7 +1,7 @@
 """MultiTaskModel: one shared encoder, one head per task.
 
 ``forward(task, **batch)`` runs the encoder once and the named task's head on its hidden states.
-``save_pretrained`` / ``from_pretrained`` follow the checkpoint contract (DESIGN.md): a
+``save_pretrained`` / ``from_pretrained`` follow the checkpoint layout of :mod:`mtl.checkpoint`: a
 transformers ``config.json`` extended with each task's head kind and arguments, one flat
 ``model.safetensors`` ("encoder.*", "heads.<task>.*"); loading never unpickles.
 """
