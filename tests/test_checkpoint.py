@@ -185,3 +185,13 @@ def test_missing_or_foreign_checkpoint_is_an_input_error(tmp_path: Path) -> None
     (tmp_path / "x" / "config.json").write_text("{}")
     with pytest.raises(KlueInputError, match="missing"):
         load_checkpoint(tmp_path / "x")
+
+
+def test_a_saved_config_with_the_retired_num_workers_key_still_loads() -> None:
+    from mtl.config import RunConfig, config_from_dict
+
+    data = RunConfig(tasks={"ynat": load_config(DEMO).tasks["ynat"]}).to_dict()
+    data["train"]["num_workers"] = 0  # what checkpoints of earlier versions saved
+    assert config_from_dict(data).train == RunConfig().train
+    with pytest.raises(KlueInputError, match="train.num_workers"):
+        load_config(DEMO, ["train.num_workers=2"])  # a user's config naming it is told it is unknown
