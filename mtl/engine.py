@@ -94,8 +94,8 @@ def compile_model(model: torch.nn.Module) -> None:
     every task, while the heads branch in Python per task (a compiled head would recompile per task
     and per shape). In place (``Module.compile``), so parameter names and checkpoints are unchanged.
     Shapes are dynamic from the start (every batch has its own padded length). Random operations
-    (dropout) draw from the same generator as in eager mode, so a compiled run matches an eager one
-    and resumes bit for bit like it.
+    (dropout) draw from the same generator as in eager mode (``fallback_random``), so a compiled
+    run's losses match an eager run's (tests/test_engines.py: within 1e-4 over 20 demo steps).
     """
     model.encoder.compile(dynamic=True, options={"fallback_random": True})  # type: ignore[operator]
 
