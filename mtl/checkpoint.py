@@ -1,6 +1,6 @@
 """Checkpoint folders: written atomically, read without unpickling anything.
 
-Layout (DESIGN.md)::
+Layout::
 
     config.json          encoder config + head specs        (MultiTaskModel.save_pretrained)
     model.safetensors    "encoder.*", "heads.<task>.*"
@@ -139,9 +139,14 @@ def _join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def _optimizer_from_json(state: dict[str, Any]) -> dict[str, Any]:
-    # torch expects integer parameter ids as keys of "state"; JSON made them strings.
+    # torch expects integer parameter ids as keys of "state"; JSON made them strings. JSON also made
+    # the group settings' tuples (AdamW's betas) lists: back to what the optimizer saved.
     state = dict(state)
     state["state"] = {int(k): v for k, v in state["state"].items()}
+    state["param_groups"] = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in group.items()}
+        for group in state["param_groups"]
+    ]
     return state
 
 

@@ -96,10 +96,9 @@ class TrainConfig:
     log_every: int = 10
     select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
-    fused_adamw: bool = True  # used on CUDA only
-    compile: bool = False  # reserved: torch.compile is not applied yet (untested without a GPU)
+    fused_adamw: bool = True  # fused AdamW kernels, on CPU as on CUDA (same maths, one pass)
+    compile: bool = False  # torch.compile the encoder (mtl.engine.compile_model), both engines
     nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
-    num_workers: int = 0
 
 
 @dataclass
@@ -369,8 +368,17 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     return cfg
 
 
+# Keys that checkpoints of earlier versions saved and that no longer exist (train.num_workers: the
+# batch stream never used worker processes). Dropped from a saved config, so those checkpoints load.
+RETIRED_KEYS = {"train": ("num_workers",)}
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Rebuild a RunConfig from :meth:`RunConfig.to_dict` output (e.g. a checkpoint's)."""
+    data = dict(data)
+    for section, keys in RETIRED_KEYS.items():
+        if isinstance(data.get(section), dict):
+            data[section] = {k: v for k, v in data[section].items() if k not in keys}
     cfg = _build(RunConfig, data, "", None)
     _validate(cfg, None)
     return cfg

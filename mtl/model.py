@@ -1,7 +1,7 @@
 """MultiTaskModel: one shared encoder, one head per task.
 
 ``forward(task, **batch)`` runs the encoder once and the named task's head on its hidden states.
-``save_pretrained`` / ``from_pretrained`` follow the checkpoint contract (DESIGN.md): a
+``save_pretrained`` / ``from_pretrained`` follow the checkpoint layout of :mod:`mtl.checkpoint`: a
 transformers ``config.json`` extended with each task's head kind and arguments, one flat
 ``model.safetensors`` ("encoder.*", "heads.<task>.*"); loading never unpickles.
 """
@@ -32,10 +32,6 @@ _ENCODER_INPUTS = ("input_ids", "attention_mask")
 
 class MultiTaskModel(nn.Module):
     """A shared transformer encoder with a ``ModuleDict`` of task heads."""
-
-    # Tells transformers.Trainer that forward does not normalise the loss by token counts, so the
-    # Trainer divides by the accumulation steps itself (exactly once, as the custom loop does).
-    accepts_loss_kwargs = False
 
     def __init__(self, encoder: PreTrainedModel, head_specs: Mapping[str, Mapping[str, Any]]) -> None:
         """``head_specs``: task -> {"kind": head kind, "args": head keyword arguments}."""

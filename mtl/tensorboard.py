@@ -1,4 +1,4 @@
-"""A thin TensorBoard writer that is a no-op off rank 0 (and when tensorboard is absent)."""
+"""A thin TensorBoard writer (``torch.utils.tensorboard``) that writes nothing off rank 0."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 
 class TensorBoard:
-    """Scalars, text and figures under one log folder."""
+    """Scalars, text, figures and images under one log folder; ``enabled=False`` (DDP ranks > 0) writes nothing."""
 
     def __init__(self, log_dir: str | Path, *, enabled: bool = True) -> None:
         self.writer = None

@@ -65,7 +65,7 @@ def dig(results: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-# The issue states the compute-efficiency target for the roberta-base-sized encoder only: a tiny
+# The compute-efficiency target applies to the roberta-base-sized encoder only: a tiny
 # encoder's matmuls are too small to keep the cores' vector units busy.
 BASE_ONLY = frozenset({"compute_efficiency"})
 

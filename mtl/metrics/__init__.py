@@ -1,4 +1,4 @@
-"""The official KLUE metrics (SPEC §1–8), in percent, with numpy only (no torch import).
+"""The official KLUE metrics (the KLUE-baseline definitions), in percent, with numpy only (no torch import).
 
 One function per task; each takes gold and predictions in the id orders of :mod:`mtl.labels` and
 returns the metric names of the ``score`` contract. Bad arguments raise ``ValueError``.

@@ -1,4 +1,4 @@
-"""YNAT macro-F1 and NLI accuracy (SPEC §1–2), also the macro-F1 that DP's UAS/LAS reuse.
+"""YNAT macro-F1 and NLI accuracy, also the macro-F1 that DP's UAS/LAS reuse.
 
 Labels can be any integers (DP feeds head positions and pseudo-classes through the same code).
 """

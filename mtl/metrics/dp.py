@@ -1,4 +1,4 @@
-"""KLUE-DP: the official macro-F1 "UAS"/"LAS" and the textbook attachment scores (SPEC §6)."""
+"""KLUE-DP: the official macro-F1 "UAS"/"LAS" and the textbook attachment scores."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""KLUE-MRC: exact match and the character LCCS-F1 the baseline calls "ROUGE-W" (SPEC §7)."""
+"""KLUE-MRC: exact match and the character LCCS-F1 the baseline calls "ROUGE-W"."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""KLUE-NER: entity-level and character-level macro-F1 (SPEC §4), exact and linear-time.
+"""KLUE-NER: entity-level and character-level macro-F1 (as the KLUE-baseline scorer defines them), exact and linear-time.
 
 The official scorer runs seqeval and sklearn over one long sequence; this module computes the same
 numbers with numpy (the 5,000-sentence dev set in a few tens of milliseconds instead of ~17 s).
 
-What is scored, per SPEC §4: every sentence loses its space characters together with their tags,
+What is scored, as in the KLUE-baseline scorer: every sentence loses its space characters together with their tags,
 is wrapped as ``O + tags + O`` (the baseline's [CLS] and last pad positions, which a prediction file
 has no tag for, so ``O`` stands in on the prediction side too), and all sentences are concatenated.
 """

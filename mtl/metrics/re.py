@@ -1,4 +1,4 @@
-"""KLUE-RE: micro-F1 without no_relation, and the trapezoidal PR-AUC over all 30 classes (SPEC §5)."""
+"""KLUE-RE: micro-F1 without no_relation, and the trapezoidal PR-AUC over all 30 classes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""KLUE-STS: Pearson r and binary F1 (SPEC §3)."""
+"""KLUE-STS: Pearson r and binary F1."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _scores(name: str, values: Sequence[float]) -> np.ndarray:
 def pearson_r(gold: np.ndarray, pred: np.ndarray) -> float:
     """Pearson correlation in float64; 0.0 where it is undefined (n < 2 or a constant side).
 
-    The baseline's scipy call runs in float32 under numpy 2 (SPEC §3); float64 is what the 2021
+    The baseline's scipy call runs in float32 under numpy 2; float64 is what the 2021
     stack computed. scipy would return NaN for the undefined case, which no JSON scoreboard can
     carry, and "no measurable correlation" is what a constant predictor has.
     """

@@ -1,4 +1,4 @@
-"""WoS: joint goal accuracy and the turn-averaged slot F1 (SPEC §8)."""
+"""WoS: joint goal accuracy and the turn-averaged slot F1."""
 
 from __future__ import annotations
 
