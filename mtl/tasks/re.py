@@ -196,3 +196,9 @@ class ReTask(Task):
             len(preds), len(self.labels)
         )
         return re_metrics([g["label"] for g in golds], [index[p["label"]] for p in preds], probs)
+
+    # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
+    #: training units (features) of the KLUE train split: 32,470 sentences
+    klue_train_size = 32_470
+    #: KLUE-baseline's epochs for this task (run_all.sh)
+    baseline_epochs = 3
