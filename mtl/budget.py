@@ -60,7 +60,10 @@ def declared_sizes(cfg: RunConfig) -> dict[str, int]:
         size = tc.train_size or getattr(TASKS.get(name), "klue_train_size", None)
         if size is None:
             raise KlueInputError(
-                None, f"tasks.{name}.train_size", "no known train size: declare it to plan the budget", kind="key"
+                None,
+                f"tasks.{name}.train_size",
+                "no known train size: declare it to plan the budget",
+                kind="key",
             )
         sizes[name] = int(size)
     return sizes

@@ -69,8 +69,8 @@ class TaskConfig:
     max_dev_examples: int | None = None
     # -- per-task recipe: budget, head, optimiser (README "Per-task budgets") --
     sample_weight: float = 1.0  # multiplies the task's temperature share of the batches
-    epochs: float | None = None  # target epochs over the run: the sampler's probabilities are solved to meet it
-    train_size: int | None = None  # training units `klue-mtl budget` assumes (default: the task's KLUE train size)
+    epochs: float | None = None  # target epochs over the run; sampling probabilities are solved to meet it
+    train_size: int | None = None  # units `klue-mtl budget` assumes (default: the KLUE train size)
     head: dict[str, Any] = field(default_factory=dict)  # head arguments, merged over the task's defaults
     learning_rate: float | None = None  # this task's head (default: train.learning_rate)
     weight_decay: float | None = None  # this task's head (default: train.weight_decay)
@@ -268,6 +268,7 @@ def _validate_recipe(cfg: RunConfig, name: str, tc: TaskConfig, source: str | No
         (tc.weight_decay is None or tc.weight_decay >= 0, "weight_decay", "must be >= 0"),
         (tc.warmup_ratio is None or 0 <= tc.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)"),
         (tc.window_overlap is None or tc.window_overlap >= 0, "window_overlap", "must be >= 0"),
+        (tc.doc_stride >= 1, "doc_stride", "must be >= 1"),
         (
             tc.epochs is None or cfg.sampler.anneal_to is None,
             "epochs",

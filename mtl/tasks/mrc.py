@@ -79,7 +79,9 @@ class MrcTask(Task):
         if s.window_overlap is not None:
             return [stride] * len(questions)
         specials = self.tokenizer.num_special_tokens_to_add(pair=True)
-        lengths = self.tokenizer(questions, add_special_tokens=False, return_token_type_ids=False)["input_ids"]
+        lengths = self.tokenizer(questions, add_special_tokens=False, return_token_type_ids=False)[
+            "input_ids"
+        ]
         return [max(0, s.max_length - len(q) - specials - s.doc_stride) for q in lengths]
 
     def truncate_questions(self, questions: list[str]) -> list[str]:
