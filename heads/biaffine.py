@@ -46,7 +46,11 @@ class BiaffineHead(Head):
         pos_vocab_size: int = 0,
         pos_dim: int = 64,
         dropout: float = 0.1,
+        lstm_layers: int = 0,
+        lstm_hidden: int = 0,
     ) -> None:
+        """``lstm_layers`` > 0 puts a BiLSTM (``lstm_hidden`` units per direction, default the encoder
+        width / 2) over the word vectors before the scorers, as KLUE-baseline's parser does."""
         super().__init__(hidden_size, dropout)
         for name, value in (("num_labels", num_labels), ("arc_dim", arc_dim), ("label_dim", label_dim)):
             check_positive(name, value)
@@ -62,6 +66,21 @@ class BiaffineHead(Head):
             self.pos_embedding = nn.Embedding(pos_vocab_size + 1, pos_dim)
             word_dim += pos_dim
         self.dropout = nn.Dropout(dropout)
+        for name, value in (("lstm_layers", lstm_layers), ("lstm_hidden", lstm_hidden)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        self.lstm: nn.LSTM | None = None
+        if lstm_layers > 0:
+            units = lstm_hidden or hidden_size // 2
+            self.lstm = nn.LSTM(
+                word_dim,
+                units,
+                num_layers=lstm_layers,
+                batch_first=True,
+                bidirectional=True,
+                dropout=dropout if lstm_layers > 1 else 0.0,
+            )
+            word_dim = 2 * units
         self.arc_dep = _elu_mlp(word_dim, arc_dim, dropout)
         self.arc_head = _elu_mlp(word_dim, arc_dim, dropout)
         self.label_dep = _elu_mlp(word_dim, label_dim, dropout)
@@ -150,7 +169,16 @@ class BiaffineHead(Head):
             words = torch.cat([words, self.pos_embedding(batch["pos_ids"].clamp(min=0))], dim=-1)
             root_tag = torch.full_like(batch["pos_ids"][:, :1], self.pos_vocab_size)
             root = torch.cat([root, self.pos_embedding(root_tag).to(root.dtype)], dim=-1)
-        return self.dropout(torch.cat([root, words.to(root.dtype)], dim=1))
+        nodes = self.dropout(torch.cat([root, words.to(root.dtype)], dim=1))
+        if self.lstm is None:
+            return nodes
+        # Packed so padded words never reach the backward direction; real words are a prefix of
+        # each row (the collator's layout), ROOT is node 0.
+        lengths = (batch["word_mask"].bool().sum(dim=1) + 1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(nodes, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=nodes.shape[1])
+        return self.dropout(out)
 
 
 def _elu_mlp(in_dim: int, out_dim: int, dropout: float) -> nn.Sequential:

@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("cmd_train"))
 
     p = sub.add_parser(
+        "budget",
+        help="per-task sampling probability, batches, examples and epochs of a config's run, without data",
+    )
+    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    add_overrides(p)
+    p.set_defaults(func=_lazy("cmd_budget"))
+
+    p = sub.add_parser(
         "finetune", help="keep the encoder and one head of a joint checkpoint and train that task alone"
     )
     p.add_argument("--from", dest="from_", required=True, metavar="CKPT", help="joint checkpoint folder")

@@ -54,6 +54,8 @@ def run_training(
     from mtl.session import build_session
 
     session = build_session(cfg, output, resume=resume, init_from=init_from, only_tasks=tasks)
+    if session.is_main:
+        _show_budget(cfg, session.train_sizes(), output, "featurized train data", session.world_size)
     if cfg.train.engine == "trainer":
         from mtl.trainer import train_with_trainer
 
@@ -66,6 +68,26 @@ def run_training(
         counts = {n: len(td.task.gold_units(td.dev.records)) for n, td in session.data.items() if td.dev}
         _print_board(summary["results"], counts, output)
     return summary
+
+
+def _show_budget(cfg: RunConfig, sizes: dict[str, int], output: Path | None, source: str, world: int) -> None:
+    """Print the per-task budget table (and write budget.json / budget.md into ``output``)."""
+    from mtl.budget import budget_rows, format_table, write_budget
+
+    rows = budget_rows(cfg, sizes, world)
+    table = format_table(rows, cfg, source)
+    print(table, flush=True)
+    if output is not None:
+        write_budget(output, rows, table, source)
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    """The per-task budget of a config from declared train sizes, without reading any data."""
+    from mtl.budget import declared_sizes
+
+    cfg = load_config(args.config, args.overrides)
+    _show_budget(cfg, declared_sizes(cfg), None, "declared train sizes", 1)
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:

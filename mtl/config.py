@@ -66,6 +66,17 @@ class TaskConfig:
     whole_word_masking: bool = False  # mask whole eojeols (space-delimited words)
     max_train_examples: int | None = None  # keep only the first N records (quick experiments)
     max_dev_examples: int | None = None
+    # -- per-task recipe: budget, head, optimiser (README "Per-task budgets") --
+    sample_weight: float = 1.0  # multiplies the task's temperature share of the batches
+    epochs: float | None = None  # target epochs over the run; sampling probabilities are solved to meet it
+    train_size: int | None = None  # units `klue-mtl budget` assumes (default: the KLUE train size)
+    head: dict[str, Any] = field(default_factory=dict)  # head arguments, merged over the task's defaults
+    learning_rate: float | None = None  # this task's head (default: train.learning_rate)
+    weight_decay: float | None = None  # this task's head (default: train.weight_decay)
+    warmup_ratio: float | None = None  # this task's head (default: train.warmup_ratio)
+    # MRC: windows overlap by this many tokens (transformers run_qa.py meaning); unset: ``doc_stride``
+    # is the step between window starts (the baseline's transformers-3.5 meaning).
+    window_overlap: int | None = None
 
 
 @dataclass
@@ -85,6 +96,7 @@ class TrainConfig:
     seed: int = 42
     max_steps: int = 1000  # optimizer steps
     learning_rate: float = 5e-5
+    encoder_learning_rate: float | None = None  # the shared encoder's (default: learning_rate)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     adam_epsilon: float = 1e-8
@@ -281,11 +293,37 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
             raise _config_error(source, f"tasks.{name}.max_length", "must be between 16 and 512")
         if tc.loss_weight < 0:
             raise _config_error(source, f"tasks.{name}.loss_weight", "must be >= 0")
+        _validate_recipe(cfg, name, tc, source)
     sel = t.select_metric
     if sel != "average" and (sel.count(".") != 1 or sel.split(".")[0] not in cfg.tasks):
         raise _config_error(
             source, "train.select_metric", "must be 'average' or '<task>.<metric>' of a run task"
         )
+
+
+def _validate_recipe(cfg: RunConfig, name: str, tc: TaskConfig, source: str | None) -> None:
+    """The per-task budget, head and optimiser keys of ``tasks.<name>``."""
+    checks = [
+        (tc.sample_weight > 0, "sample_weight", "must be > 0"),
+        (tc.epochs is None or tc.epochs > 0, "epochs", "must be > 0"),
+        (tc.train_size is None or tc.train_size >= 1, "train_size", "must be >= 1"),
+        (tc.learning_rate is None or tc.learning_rate > 0, "learning_rate", "must be > 0"),
+        (tc.weight_decay is None or tc.weight_decay >= 0, "weight_decay", "must be >= 0"),
+        (tc.warmup_ratio is None or 0 <= tc.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)"),
+        (tc.window_overlap is None or tc.window_overlap >= 0, "window_overlap", "must be >= 0"),
+        (tc.doc_stride >= 1, "doc_stride", "must be >= 1"),
+        (
+            tc.epochs is None or cfg.sampler.anneal_to is None,
+            "epochs",
+            "epoch targets fix the sampling probabilities: they cannot be combined with sampler.anneal_to",
+        ),
+    ]
+    for ok, key, message in checks:
+        if not ok:
+            raise _config_error(source, f"tasks.{name}.{key}", message)
+    lr = cfg.train.encoder_learning_rate
+    if lr is not None and lr <= 0:
+        raise _config_error(source, "train.encoder_learning_rate", "must be > 0")
 
 
 # Keys naming folders the run writes to: a config file keeps them inside the output folder.

@@ -58,13 +58,17 @@ class MultiTaskModel(nn.Module):
         hidden = self.encoder(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).last_hidden_state
-        return self.heads[task](hidden, batch)
+        # Heads and losses run in fp32 whatever autocast the encoder ran under: MRC's null-vs-span
+        # decision and DP's arc scores compare close logits, which an 8-bit mantissa would blur.
+        with fp32_region(hidden):
+            return self.heads[task](hidden.float(), batch)
 
     @torch.no_grad()
     def predict(self, task: str, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """Forward pass and the head's decoding (argmax, tree, best span...)."""
         output = self(task, **batch)
-        return self.heads[task].predict(output, batch)
+        with fp32_region(batch["input_ids"]):
+            return self.heads[task].predict(output, batch)
 
     def keep_tasks(self, tasks: list[str]) -> None:
         """Drop every head not in ``tasks`` (fine-tuning one head of a joint checkpoint)."""
@@ -116,6 +120,11 @@ class MultiTaskModel(nn.Module):
                 f"weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})",
             )
         return model
+
+
+def fp32_region(like: torch.Tensor) -> torch.autocast:
+    """A region where autocast is off on ``like``'s device type (ops run in their inputs' dtype)."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 def _is_tied(model: nn.Module, key: str) -> bool:

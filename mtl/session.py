@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from transformers import set_seed
 
+from heads import build_head
+from mtl.budget import sampler_settings
 from mtl.checkpoint import TrainingState, capture_rng, load_checkpoint, load_training_state, save_checkpoint
 from mtl.config import RunConfig, check_contained_path
 from mtl.encoder import build_encoder, pretrained_lm_head
@@ -56,11 +58,17 @@ class Session:
     def task_resources(self) -> dict[str, Any]:
         return {name: td.task.resources for name, td in self.data.items()}
 
+    def train_sizes(self) -> dict[str, int]:
+        """Training units (features) of every task, in the order the sampler lists them."""
+        return {name: len(td.train.features) for name, td in self.data.items()}  # type: ignore[union-attr]
+
     def make_stream(self) -> MultiTaskStream:
         s, t = self.cfg.sampler, self.cfg.train
+        temperature, weights = sampler_settings(self.cfg, self.train_sizes(), self.world_size)
         return MultiTaskStream(
             self.data,
-            temperature=s.temperature,
+            temperature=temperature,
+            weights=weights,
             cap=s.cap,
             anneal_to=s.anneal_to,
             total_draws=t.max_steps * t.gradient_accumulation_steps,
@@ -71,7 +79,7 @@ class Session:
         )
 
     def make_optimizer(self, model: torch.nn.Module | None = None) -> tuple[Any, Any]:
-        optimizer = build_optimizer(model or self.model, self.cfg.train)
+        optimizer = build_optimizer(model or self.model, self.cfg.train, self.cfg)
         return optimizer, build_scheduler(optimizer, self.cfg.train)
 
     def evaluate(self, *, progress: bool = True) -> dict[str, dict[str, float]]:
@@ -171,12 +179,12 @@ def check_heads_fit(model: MultiTaskModel, tasks: list[Task], source: str | Path
     """
     for task in tasks:
         spec = model.head_specs[task.name]
-        if spec["kind"] != task.head_kind or spec["args"] != task.head_args():
+        if spec["kind"] != task.head_kind or spec["args"] != task.model_head_args():
             raise KlueInputError(
                 source,
                 None,
                 f"the {task.name} head ({spec['kind']} {spec['args']}) does not fit the task "
-                f"({task.head_kind} {task.head_args()})",
+                f"({task.head_kind} {task.model_head_args()})",
             )
 
 
@@ -191,6 +199,17 @@ def start_lm_heads(model: MultiTaskModel, name: str, vocab_size: int) -> None:
         return
     for task in heads:
         model.heads[task].load_state_dict(state)
+
+
+def build_model(encoder: Any, tasks: list[Task]) -> MultiTaskModel:
+    """The joint model with one head per task; a bad ``tasks.<t>.head`` argument is a config error."""
+    specs = {t.name: {"kind": t.head_kind, "args": t.model_head_args()} for t in tasks}
+    for t in tasks:
+        try:
+            build_head(t.head_kind, encoder.config.hidden_size, **specs[t.name]["args"])
+        except ValueError as e:
+            raise KlueInputError(None, f"tasks.{t.name}.head", str(e), kind="key") from None
+    return MultiTaskModel(encoder, specs)
 
 
 def resolve_cache_dir(cfg: RunConfig, output_dir: Path) -> Path:
@@ -247,9 +266,7 @@ def build_session(
         # prepare() sets the tasks up again from these, instead of rebuilding vocabularies (WoS ontology).
         resources = {t.name: t.resources for t in task_objs}
         encoder = build_encoder(cfg.encoder, len(tokenizer))
-        model = MultiTaskModel(
-            encoder, {t.name: {"kind": t.head_kind, "args": t.head_args()} for t in task_objs}
-        )
+        model = build_model(encoder, task_objs)
         if not cfg.encoder.random_init:
             start_lm_heads(model, cfg.encoder.name, len(tokenizer))
 

@@ -34,13 +34,20 @@ class MultiTaskStream:
         rank: int = 0,
         world_size: int = 1,
         device: torch.device | str = "cpu",
+        weights: Mapping[str, float] | None = None,
     ) -> None:
+        """``weights`` multiply each task's tempered share (see :mod:`mtl.budget`)."""
         self.data = data
         self.device = device
         sizes = {name: len(td.train.features) for name, td in data.items()}  # type: ignore[union-attr]
         anneal = AnnealSchedule(temperature, anneal_to, total_draws) if anneal_to is not None else None
         self.sampler = TemperatureSampler(
-            sizes, temperature=1.0 if anneal else temperature, cap=cap, anneal=anneal, seed=seed
+            sizes,
+            temperature=1.0 if anneal else temperature,
+            cap=cap,
+            anneal=anneal,
+            seed=seed,
+            weights=weights,
         )
         # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats them.
         self.rng = np.random.default_rng(seed + 7)

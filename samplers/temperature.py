@@ -112,6 +112,7 @@ class TemperatureSampler:
         cap: int | None = None,
         anneal: AnnealSchedule | None = None,
         seed: int = 0,
+        weights: Mapping[str, float] | None = None,
     ) -> None:
         if not isinstance(sizes, Mapping) or len(sizes) == 0:
             raise ValueError(f"sizes must be a non-empty mapping of task name to size, got {sizes!r}")
@@ -132,6 +133,12 @@ class TemperatureSampler:
             )
         if not _is_int(seed) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if weights is not None:
+            if not isinstance(weights, Mapping) or set(weights) != set(sizes):
+                raise ValueError(f"weights must map exactly the tasks of sizes to numbers, got {weights!r}")
+            for name, w in weights.items():
+                if not _is_real(w) or not math.isfinite(float(w)) or float(w) <= 0:
+                    raise ValueError(f"weight of task {name!r} must be a finite number > 0, got {w!r}")
 
         self.tasks: list[str] = list(sizes)
         self._sizes = {name: int(size) for name, size in sizes.items()}
@@ -146,6 +153,12 @@ class TemperatureSampler:
         if self._cap is not None:
             counts = np.minimum(counts, self._cap)
         self._log_counts = np.log(counts)
+        # Weights multiply each task's tempered share (p_i ~ w_i * n_i^(1/T)): log w_i is added after
+        # dividing by T. None keeps the state (and so old checkpoints) exactly as before weights existed.
+        self._weights_in = None if weights is None else {t: float(weights[t]) for t in self.tasks}
+        self._log_weights = np.zeros(len(self.tasks))
+        if self._weights_in is not None:
+            self._log_weights = np.log(np.array([self._weights_in[t] for t in self.tasks]))
         # The temperature is constant outside the annealing window: one cumulative table serves it.
         constant_t = anneal.end if anneal is not None else temperature
         self._constant_cdf = self._cdf_rows(np.array([constant_t]))[0]
@@ -157,7 +170,7 @@ class TemperatureSampler:
 
     def _weights(self, temperatures: np.ndarray) -> np.ndarray:
         """Unnormalised weights, one row per temperature; T = inf gives log/T = 0, i.e. uniform."""
-        z = self._log_counts[None, :] / temperatures[:, None]
+        z = self._log_counts[None, :] / temperatures[:, None] + self._log_weights[None, :]
         # Shift by the row maximum so small temperatures cannot overflow exp.
         return np.exp(z - z.max(axis=1, keepdims=True))
 
@@ -180,6 +193,24 @@ class TemperatureSampler:
         weights = self._weights(self._temperatures(np.array([step])))[0]
         probs = weights / weights.sum()
         return {name: float(p) for name, p in zip(self.tasks, probs, strict=True)}
+
+    def expected_counts(self, n: int, start: int = 0) -> dict[str, float]:
+        """Expected number of draws of each task among draws ``start .. start + n - 1``.
+
+        The sum of each draw's probabilities, so it follows an annealing schedule exactly.
+        """
+        if not _is_int(n) or n < 0 or not _is_int(start) or start < 0:
+            raise ValueError(f"n and start must be non-negative integers, got {n!r}, {start!r}")
+        total = np.zeros(len(self.tasks))
+        n_annealed = 0 if self._anneal is None else max(0, min(n, self._anneal.steps - start))
+        for lo in range(0, n_annealed, _CHUNK):
+            steps = np.arange(start + lo, start + min(lo + _CHUNK, n_annealed))
+            w = self._weights(self._temperatures(steps))
+            total += (w / w.sum(axis=1, keepdims=True)).sum(axis=0)
+        constant_t = self._anneal.end if self._anneal is not None else self._temperature
+        w = self._weights(np.array([constant_t]))[0]
+        total += (n - n_annealed) * w / w.sum()
+        return {name: float(c) for name, c in zip(self.tasks, total, strict=True)}
 
     def _indices(self, first_step: int, uniforms: np.ndarray) -> np.ndarray:
         """Task index for draws ``first_step, first_step + 1, ...`` given one uniform per draw."""
@@ -222,6 +253,7 @@ class TemperatureSampler:
             "temperature": _encode_float(self._temperature),
             "cap": self._cap,
             "anneal": None if self._anneal is None else self._anneal.to_dict(),
+            **({} if self._weights_in is None else {"weights": dict(self._weights_in)}),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -274,11 +306,11 @@ class TemperatureSampler:
         if bit_state["bit_generator"] != "PCG64":
             raise ValueError(f"sampler state: expected a PCG64 generator, got {bit_state['bit_generator']!r}")
         current = self._config()
-        for key, value in current.items():
-            if saved.get(key) != value:
+        for key in [*current, *(k for k in saved if k not in current)]:
+            if saved.get(key) != current.get(key):
                 raise ValueError(
                     f"sampler state does not match this sampler: {key} is {saved.get(key)!r} in the "
-                    f"state but {value!r} here"
+                    f"state but {current.get(key)!r} here"
                 )
         rng_obj = np.random.Generator(np.random.PCG64())
         rng_obj.bit_generator.state = bit_state

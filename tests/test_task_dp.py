@@ -102,9 +102,10 @@ def test_pos_id_is_the_last_morpheme_tag():
 
 
 def test_head_args_follow_use_pos():
-    assert make_task().head_args() == {"num_labels": 38, "pos_vocab_size": len(DP_POS_TAGS) + 1}
+    baseline = {"arc_dim": 512, "label_dim": 256, "pos_dim": 256, "dropout": 0.33}  # KLUE-baseline's parser
+    assert make_task().head_args() == {"num_labels": 38, "pos_vocab_size": len(DP_POS_TAGS) + 1, **baseline}
     task = make_task(use_pos=False)
-    assert task.head_args() == {"num_labels": 38, "pos_vocab_size": 0}
+    assert task.head_args() == {"num_labels": 38, "pos_vocab_size": 0, **baseline}
     assert "pos_ids" not in featurize(task, [record("a", ROWS[0])], progress=False).column_names
 
 

@@ -55,7 +55,9 @@ STORY = (
     "2015년에는 새 도서관이 지어졌으며 책은 모두 1만 2천 권이다. "
     "도서관 이름은 졸업생 투표로 정해진 '솔빛누리'이다. "
 )
-SETTINGS = {"max_length": 64, "max_query_length": 12, "doc_stride": 16}
+# window_overlap: these tests read the run_qa.py meaning (windows share 16 tokens); the baseline's
+# step meaning of doc_stride is tested in tests/test_recipe.py.
+SETTINGS = {"max_length": 64, "max_query_length": 12, "window_overlap": 16}
 
 
 def char_offsets(row: dict[str, Any]) -> np.ndarray:
@@ -104,7 +106,7 @@ def test_windows_cover_the_context_with_the_configured_overlap():
         assert mask.tolist() == (offsets[:, 0] >= 0).astype(int).tolist()
         assert not mask[: len(q_ids) + 2].any() and not mask[-1]
         context_ids = [i for i, m in zip(ids, mask, strict=True) if m]
-        if previous_tail is not None:  # consecutive windows share doc_stride tokens
+        if previous_tail is not None:  # consecutive windows share window_overlap tokens
             assert context_ids[:16] == previous_tail
         previous_tail = context_ids[-16:]
         assert row["example_index"] == 0

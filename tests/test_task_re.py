@@ -215,10 +215,14 @@ def test_long_sentence_keeps_both_entities_in_a_window_around_them():
     assert 60 < row["subject_index"] < 200
     # and it is one contiguous piece of the marked sentence's tokens
     full = task.tokenizer(
-        mark_entities(rec["sentence"], rec["subject"], rec["object"]), add_special_tokens=False
+        mark_entities(rec["sentence"], rec["subject"], rec["object"]),
+        add_special_tokens=False,
+        return_offsets_mapping=True,
     )
+    # (with the particles after the closing markers re-attached as ## pieces, tests/test_recipe.py)
+    full_ids = task.particle_reattacher()(full["input_ids"], full["offset_mapping"])
     inner = " ".join(map(str, ids[1:-1]))
-    assert f" {inner} " in " " + " ".join(map(str, full["input_ids"])) + " "
+    assert f" {inner} " in " " + " ".join(map(str, full_ids)) + " "
 
 
 def test_entities_farther_apart_than_max_length_both_survive():

@@ -168,6 +168,20 @@ class Task:
         """Tokenizer arguments common to every task: klue/roberta takes no token type ids."""
         return {"truncation": True, "max_length": self.settings.max_length, "return_token_type_ids": False}
 
+    # -- per-task recipe (README "Per-task budgets") -------------------------------------------------
+    #: training units (features) of the task's KLUE train split, for budgets planned without data
+    klue_train_size: ClassVar[int | None] = None
+    #: KLUE-baseline's number of epochs for the task (its run_all.sh), shown next to the planned budget
+    baseline_epochs: ClassVar[float | None] = None
+
+    def model_head_args(self) -> dict[str, Any]:
+        """The head arguments a model is built with: :meth:`head_args` with ``tasks.<t>.head`` merged over.
+
+        The task's own arguments (label counts, vocabulary sizes) come first, so a config can change
+        the head's width or dropout; a key the head does not accept fails when the head is built.
+        """
+        return {**self.head_args(), **(getattr(self.settings, "head", None) or {})}
+
 
 def single_label_pairs(
     task: Task, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]

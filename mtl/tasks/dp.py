@@ -29,6 +29,8 @@ IGNORE_INDEX = -100
 #: relation id given to truncated words: 0 is the most frequent one (NP) in the baseline's order
 FALLBACK_DEPREL = 0
 
+DP_HEAD_DEFAULTS: dict[str, Any] = {"arc_dim": 512, "label_dim": 256, "pos_dim": 256, "dropout": 0.33}
+
 
 class DpTask(Task):
     name = "dp"
@@ -86,7 +88,13 @@ class DpTask(Task):
 
     def head_args(self) -> dict[str, Any]:
         pos_vocab = len(self.resources["pos_tags"]) + 1 if self.settings.use_pos else 0  # +1: unknown tag
-        return {"num_labels": len(self.resources["labels"]), "pos_vocab_size": pos_vocab}
+        # KLUE-baseline's parser widths and dropout (arc 512, type 256, POS 256, 0.33); its BiLSTM is
+        # opt-in (``tasks.dp.head: {lstm_layers: 1}``), see README "Heads at baseline strength".
+        return {
+            "num_labels": len(self.resources["labels"]),
+            "pos_vocab_size": pos_vocab,
+            **DP_HEAD_DEFAULTS,
+        }
 
     def setup(self, settings: Any, tokenizer: Any, resources: Mapping[str, Any] | None = None) -> None:
         super().setup(settings, tokenizer, resources)
@@ -151,6 +159,12 @@ class DpTask(Task):
                 {"guid": record["guid"], "heads": full_heads, "deprels": [names[d] for d in full_deprels]}
             )
         return predictions
+
+    # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
+    #: training units (features) of the KLUE train split: 10,000 sentences
+    klue_train_size = 10_000
+    #: KLUE-baseline's epochs for this task (run_all.sh)
+    baseline_epochs = 10
 
 
 def word_spans(word_ids: np.ndarray, num_words: int) -> tuple[np.ndarray, np.ndarray]:

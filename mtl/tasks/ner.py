@@ -126,6 +126,12 @@ class NerTask(Task):
             predictions.append({"guid": record["guid"], "tags": [names[i] for i in char_ids]})
         return predictions
 
+    # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
+    #: training units (features) of the KLUE train split: 21,008 sentences (one window each at max_length 510)
+    klue_train_size = 21_008
+    #: KLUE-baseline's epochs for this task (run_all.sh)
+    baseline_epochs = 3
+
 
 def token_labels(tags: np.ndarray, offsets: Sequence[Sequence[int]]) -> np.ndarray:
     """Per sub-token target: the tag id (``tags`` has one per character) of its first character.

@@ -35,3 +35,9 @@ class NliTask(ClassificationTask):
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         index = {name: i for i, name in enumerate(self.labels)}
         return {"accuracy": accuracy([g["label"] for g in golds], [index[p["label"]] for p in preds])}
+
+    # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
+    #: training units (features) of the KLUE train split: 24,998 pairs
+    klue_train_size = 24_998
+    #: KLUE-baseline's epochs for this task (run_all.sh)
+    baseline_epochs = 5

@@ -11,7 +11,7 @@ long for ``max_length`` is cut around the two entities instead of losing one of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -153,15 +153,30 @@ class ReTask(Task):
             )
             for subj, obj in zip(batch["subject"], batch["object"], strict=True)
         ]
-        input_ids = self.tokenizer(texts, **self.encode_kwargs())["input_ids"]
+        reattach = self.particle_reattacher()
+        enc = self.tokenizer(texts, **self.encode_kwargs(), return_offsets_mapping=reattach is not None)
+        input_ids = enc["input_ids"]
+        if reattach is not None:
+            input_ids = [
+                reattach(ids, offs) for ids, offs in zip(input_ids, enc["offset_mapping"], strict=True)
+            ]
         # Plain truncation is fine when it only cut context; a row that lost a marker is re-cut.
         cut = [
             i for i, ids in enumerate(input_ids) if len(ids) >= max_length and not set(markers[i]) <= set(ids)
         ]
         if cut:
-            full = self.tokenizer(
-                [texts[i] for i in cut], add_special_tokens=False, return_token_type_ids=False, verbose=False
-            )["input_ids"]
+            full_enc = self.tokenizer(
+                [texts[i] for i in cut],
+                add_special_tokens=False,
+                return_token_type_ids=False,
+                verbose=False,
+                return_offsets_mapping=reattach is not None,
+            )
+            full = full_enc["input_ids"]
+            if reattach is not None:
+                full = [
+                    reattach(ids, offs) for ids, offs in zip(full, full_enc["offset_mapping"], strict=True)
+                ]
             for i, ids in zip(cut, full, strict=True):
                 input_ids[i] = self._window(ids, markers[i], max_length)
         out: dict[str, list[Any]] = {
@@ -218,3 +233,40 @@ class ReTask(Task):
             len(preds), len(self.labels)
         )
         return re_metrics([g["label"] for g in golds], [index[p["label"]] for p in preds], probs)
+
+    def particle_reattacher(self) -> Callable[[list[int], list[tuple[int, int]]], list[int]] | None:
+        """For a WordPiece tokenizer, a function that re-attaches a particle glued to a closing marker.
+
+        ``여수[/OBJ]에서`` tokenizes as ``여 ##수 [/OBJ] 에서``: the tokenizer starts a new word after the
+        added marker token, though the text has no space there. KLUE-baseline rewrites that first
+        Hangul piece as a ``##`` continuation (``##에서``), so the particle reads as it does in
+        pre-training; so do we, but only when the continuation is in the vocabulary (the baseline
+        would turn a missing one into [UNK]). None for other tokenizers (nothing to re-attach).
+        """
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        model = getattr(backend, "model", None)
+        if type(model).__name__ != "WordPiece":
+            return None
+        prefix = model.continuing_subword_prefix
+        vocab = self.tokenizer.get_vocab()
+        closers = {vocab[closing_marker(role)] for role in ROLES if closing_marker(role) in vocab}
+        tokens = {i: t for t, i in vocab.items()}
+
+        def reattach(ids: list[int], offsets: list[tuple[int, int]]) -> list[int]:
+            ids = list(ids)
+            for k in range(len(ids) - 1):
+                glued = offsets[k + 1][0] == offsets[k][1] and offsets[k + 1][1] > offsets[k + 1][0]
+                if ids[k] not in closers or not glued:
+                    continue
+                token = tokens.get(ids[k + 1], "")
+                if token and not token.startswith(prefix) and "가" <= token[0] <= "힣":
+                    ids[k + 1] = vocab.get(prefix + token, ids[k + 1])
+            return ids
+
+        return reattach
+
+    # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
+    #: training units (features) of the KLUE train split: 32,470 sentences
+    klue_train_size = 32_470
+    #: KLUE-baseline's epochs for this task (run_all.sh)
+    baseline_epochs = 3

@@ -46,3 +46,9 @@ class StsTask(SentenceTask):
             {"guid": records[i]["guid"], "score": float(o["score"])}
             for i, o in zip(features["example_index"], outputs, strict=True)
         ]
+
+    # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
+    #: training units (features) of the KLUE train split: 11,668 pairs
+    klue_train_size = 11_668
+    #: KLUE-baseline's epochs for this task (run_all.sh)
+    baseline_epochs = 4

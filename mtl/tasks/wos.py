@@ -482,3 +482,9 @@ class WosTask(Task):
             return time
         key = raw.replace(" ", "")
         return self._spellings[slot].get(key) or self._any_spelling.get(key, raw)
+
+    # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
+    #: training units (features) of the KLUE train split: 8,000 dialogues x 7.25 user turns (the dev dialogues' mean)
+    klue_train_size = 58_000
+    #: KLUE-baseline's epochs for this task (run_all.sh)
+    baseline_epochs = 5
