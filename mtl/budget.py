@@ -89,7 +89,7 @@ def solve_probabilities(cfg: RunConfig, sizes: Mapping[str, int], world_size: in
     """Sampling probabilities that give each task with ``epochs`` exactly its target (see module doc)."""
     draws = total_draws(cfg)
     need = {
-        n: cfg.tasks[n].epochs * sizes[n] / (cfg.tasks[n].batch_size * world_size)  # type: ignore[operator]
+        n: cfg.tasks[n].epochs * sizes[n] / (cfg.task_settings(n).batch_size * world_size)  # type: ignore[operator]
         for n in sizes
         if cfg.tasks[n].epochs is not None
     }
@@ -149,7 +149,7 @@ def budget_rows(cfg: RunConfig, sizes: Mapping[str, int], world_size: int = 1) -
     counts = build_sampler(cfg, sizes, world_size).expected_counts(draws)
     rows = []
     for name, size in sizes.items():
-        tc = cfg.tasks[name]
+        tc = cfg.task_settings(name)
         examples = counts[name] * tc.batch_size * world_size
         rows.append(
             TaskBudget(
