@@ -91,6 +91,9 @@ def test_quick_bench_writes_every_figure_with_its_target(quick_run: tuple[int, P
     assert set(r["featurization"]["per_task"]) == set(TASK_NAMES)
     assert r["featurization"]["first_seconds"] > r["featurization"]["cached_seconds"] > 0
     assert 0 < r["compute_efficiency"]["fraction_of_peak"] < 1
+    m = r["mlm_step"]
+    assert m["masked_only_seconds"] > 0 and m["full_projection_seconds"] > 0 and m["masked_tokens"] > 0
+    assert m["speedup"] == pytest.approx(m["full_projection_seconds"] / m["masked_only_seconds"], rel=1e-2)
     assert r["memory"]["joint_peak_rss_bytes"] > 0 and r["memory"]["single_task"] in TASK_NAMES
     assert r["seconds"] < 120
 

@@ -39,8 +39,9 @@ def run_bench(
     from mtl.bench.featurization import load_dev_splits
     from mtl.bench.machine import CpuWatch, environment
     from mtl.bench.memory import memory_ratio
+    from mtl.bench.mlm import mlm_step_times
     from mtl.bench.padding import padding_efficiency
-    from mtl.bench.plan import make_plan, max_lengths, run_config
+    from mtl.bench.plan import MODEL_SIZES, make_plan, max_lengths, run_config
     from mtl.bench.report import check_targets
     from mtl.bench.scoring import predict_speed, scoring_speed
     from mtl.bench.steps import BenchSession
@@ -81,6 +82,13 @@ def run_bench(
         say(f"compute efficiency: {plan.flops_steps} timed steps of {plan.flops_batch_size} x 128 tokens")
         results["compute_efficiency"] = compute_efficiency(
             session, plan.flops_batch_size, plan.flops_steps, plan.warmup_steps, results["matmul"]
+        )
+        rows, length, steps = (
+            (2, 32, 1) if plan.quick else ((8, 128, 2) if plan.model_size == "base" else (16, 128, 3))
+        )
+        say(f"masked LM: {steps} steps of {rows} x {length} tokens, masked positions only vs every position")
+        results["mlm_step"] = mlm_step_times(
+            MODEL_SIZES[plan.model_size], len(session.tokenizer), rows, length, steps
         )
         say(f"training: joint loop, bare replay, Trainer, plain recipe ({plan.timed_steps} timed steps each)")
         results.update(

@@ -182,6 +182,13 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"parameters) vs {c['peak_matmul_flops'] / 1e9:.1f} GFLOP/s fp32 matmul peak "
         f"({r['matmul']['size']}^2) = {c['fraction_of_peak']:.1%}. Counted: {c['counted']}.",
     ]
+    m = r["mlm_step"]
+    lines += [
+        "",
+        f"**Masked-LM step** ({m['batch'][0]} x {m['batch'][1]} tokens, {m['masked_tokens']} masked, vocabulary "
+        f"{m['vocab_size']}): vocabulary projection at the masked positions only {m['masked_only_seconds']} s/step, "
+        f"at every position {m['full_projection_seconds']} s/step: x{m['speedup']}.",
+    ]
     f = r["featurization"]
     lines += [
         "",

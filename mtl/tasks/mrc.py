@@ -1,6 +1,6 @@
 """KLUE-MRC: extractive question answering with unanswerable questions.
 
-Model side (SPEC §7): ``[CLS] question [SEP] context-window [SEP]``, the question cut to
+Model side (as KLUE-baseline): ``[CLS] question [SEP] context-window [SEP]``, the question cut to
 ``max_query_length`` tokens, the context split into windows of ``max_length`` tokens whose starts are
 ``doc_stride`` context tokens apart, as KLUE-baseline's transformers-3.5
 ``squad_convert_examples_to_features`` cuts them: a context of ``n`` tokens with room ``r`` for context
