@@ -33,3 +33,14 @@ class StsTask(SentenceTask):
             {"guid": records[i]["guid"], "score": float(o["score"])}
             for i, o in zip(features["example_index"], outputs, strict=True)
         ]
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"score": similarity}`` per pair (the head's raw output, not clipped to 0-5)."""
+        by_guid = {p["guid"]: p["score"] for p in predictions}
+        return [{"score": by_guid[r["guid"]]} for r in records]
