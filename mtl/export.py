@@ -157,7 +157,9 @@ def check_export(encoder: Any, head: Any, kind: str, cls_name: str, out: Path, t
     """Largest |difference| between the joint model's outputs and the folder loaded with ``cls_name``."""
     import transformers
 
-    loaded = getattr(transformers, cls_name).from_pretrained(str(out)).eval()
+    # klue-mtl's encoder has no pooler: do not let transformers add a random one.
+    extra = {"add_pooling_layer": False} if cls_name == ENCODER_CLASS else {}
+    loaded = getattr(transformers, cls_name).from_pretrained(str(out), **extra).eval()
     batch = probe_inputs(tokenizer, encoder.get_input_embeddings().num_embeddings)
     hidden = encoder(**batch).last_hidden_state
     theirs = loaded(**batch)
