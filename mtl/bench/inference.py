@@ -26,7 +26,7 @@ from typing import Any
 from mtl.pipeline import Split
 
 #: inputs timed per task in the API vs pipeline comparison, and their batch size
-COMPARE_EXAMPLES = {"quick": 8, "tiny": 512, "base": 384}
+COMPARE_EXAMPLES = {"quick": 8, "tiny": 512, "base": 256}
 COMPARE_BATCH_SIZE = {"quick": 4, "tiny": 32, "base": 32}
 #: head kinds whose exports the text-classification pipeline serves with every label's probability
 COMPARE_HEAD_KINDS = ("classification",)
