@@ -133,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("cmd_predict"))
 
     p = sub.add_parser(
+        "export", help="one task of a joint checkpoint as a plain transformers model folder (Auto* class)"
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--output", required=True, help="folder to write (created; must be empty if it exists)")
+    p.add_argument(
+        "--encoder-only", action="store_true", help="export the bare encoder (AutoModel) whatever the task"
+    )
+    p.set_defaults(func=_lazy("cmd_export"))
+
+    p = sub.add_parser(
         "compare-engines", help="train one config with the custom loop and the Trainer; compare"
     )
     p.add_argument("--config", required=True)

@@ -206,37 +206,33 @@ def _classification_text(task: Task, records: list[dict], predictions: list[dict
 def cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
-    from mtl.checkpoint import load_checkpoint
-    from mtl.evaluation import predict_features
-    from mtl.features import feature_lengths, featurize
+    from mtl.api import KlueMultiTask
     from mtl.io import write_jsonl
-    from mtl.pipeline import Split, read_split, setup_task
-    from mtl.session import check_heads_fit
+    from mtl.pipeline import read_split
 
     checkpoint, output = Path(args.checkpoint), Path(args.output)
     if output.is_dir():
         raise KlueInputError(output, None, "is a folder; --output names the predictions file to write")
     output.parent.mkdir(parents=True, exist_ok=True)
-    model, tokenizer, resources, run = load_checkpoint(checkpoint)
-    if args.task not in model.tasks:
-        raise KlueInputError(
-            checkpoint,
-            None,
-            f"the checkpoint has no head for task {args.task!r} (it has {', '.join(model.tasks)})",
-        )
-    cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
-    cfg.tasks.setdefault(args.task, TaskConfig())
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    task = setup_task(args.task, cfg, tokenizer, resources.get(args.task))
-    check_heads_fit(model, [task], checkpoint)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = KlueMultiTask.from_pretrained(checkpoint, device=device)
+    task = model.task(args.task)
     records = read_split(task, args.input, "test", None, labeled=False)
-    features = featurize(task, records, cache_dir=None)
-    split = Split(records, features, feature_lengths(features))
-    outputs = predict_features(model, task, split, batch_size=task.settings.eval_batch_size, device=device)
-    predictions = task.decode(records, features, outputs)
+    # The Python API's code path: one implementation, two front ends.
+    predictions = model.predict_records(args.task, records)
     write_jsonl(output, predictions)
     print(f"wrote {len(predictions)} {args.task} predictions to {args.output}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """One task of a joint checkpoint as a plain transformers model folder."""
+    from mtl.api import KlueMultiTask
+    from mtl.export import export_task
+
+    model = KlueMultiTask.from_pretrained(args.checkpoint)
+    report = export_task(model, args.task, args.output, encoder_only=args.encoder_only)
+    print(f"exported {args.task} as {report['class']} to {args.output} (logits checked: {report['checked']})")
     return 0
 
 

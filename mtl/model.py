@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 from transformers import PreTrainedModel
 
@@ -111,8 +112,7 @@ class MultiTaskModel(nn.Module):
             raise KlueInputError(config_path, None, f"no '{CONFIG_KEY}' section: not a klue-mtl checkpoint")
         specs = config.pop(CONFIG_KEY)["heads"]
         model = cls(encoder_from_config(config), specs)
-        state = load_file(str(weights_path), device=map_location)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing, unexpected = _load_weights(model, weights_path, map_location)
         if unexpected or [k for k in missing if not _is_tied(model, k)]:
             raise KlueInputError(
                 weights_path,
@@ -130,3 +130,28 @@ def fp32_region(like: torch.Tensor) -> torch.autocast:
 def _is_tied(model: nn.Module, key: str) -> bool:
     """Buffers like position_ids may legitimately be absent from a saved state dict."""
     return key.endswith("position_ids")
+
+
+@torch.no_grad()
+def _load_weights(model: nn.Module, path: Path, device: str) -> tuple[list[str], list[str]]:
+    """Copy the file's tensors into ``model`` one at a time; returns (missing, unexpected) keys.
+
+    One tensor at a time keeps the peak memory of loading at the model plus its largest tensor,
+    not twice the model (a whole state dict next to the freshly built model).
+    """
+    own = model.state_dict(keep_vars=True)
+    with safe_open(str(path), framework="pt", device=device) as f:
+        keys = list(f.keys())
+        for key in keys:
+            if key not in own:
+                continue
+            tensor = f.get_tensor(key)
+            if tensor.shape != own[key].shape:
+                raise KlueInputError(
+                    path,
+                    None,
+                    f"weights do not match the config ({key}: {tuple(tensor.shape)} vs {tuple(own[key].shape)})",
+                )
+            # Replacing .data (not copy_) frees the random initial values as loading goes.
+            own[key].data = tensor.to(device=own[key].device, dtype=own[key].dtype)
+    return [k for k in own if k not in set(keys)], [k for k in keys if k not in own]

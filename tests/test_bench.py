@@ -95,6 +95,15 @@ def test_quick_bench_writes_every_figure_with_its_target(quick_run: tuple[int, P
     assert m["masked_only_seconds"] > 0 and m["full_projection_seconds"] > 0 and m["masked_tokens"] > 0
     assert m["speedup"] == pytest.approx(m["full_projection_seconds"] / m["masked_only_seconds"], rel=1e-2)
     assert r["memory"]["joint_peak_rss_bytes"] > 0 and r["memory"]["single_task"] in TASK_NAMES
+    serving = r["serving"]
+    assert set(serving["api_speed"]) == set(TASK_NAMES)
+    assert all(v["examples_per_second"] > 0 for v in serving["api_speed"].values())
+    # The classification tasks are compared with the pipeline, and both give the same labels.
+    assert set(serving["api_vs_pipeline"]) == {"ynat", "nli"}
+    for c in serving["api_vs_pipeline"].values():
+        assert c["speedup"] > 0 and c["same_labels"] == f"{c['examples']}/{c['examples']}"
+    assert serving["memory"]["models_loaded"] == {"joint": 1, "separate": 8}
+    assert 0 < serving["memory"]["ratio"] < 1.5
     assert r["seconds"] < 120
 
 
@@ -284,12 +293,17 @@ def test_targets_compare_in_their_own_direction() -> None:
         "compute_efficiency": {"fraction_of_peak": 0.31},
         "memory": {"ratio": 1.21},
         "seconds": 500.0,
+        "serving": {"api_vs_pipeline_min": 1.4, "memory": {"ratio": 0.2}},
     }
     checked = check_targets(values)
     met = {k: v["met"] for k, v in checked.items()}
     assert all(v["applies"] for v in checked.values())  # no plan: a base-size run
     tiny = check_targets({**values, "plan": {"model_size": "tiny"}})
-    assert [k for k, v in tiny.items() if not v["applies"]] == ["compute_efficiency"]
+    assert [k for k, v in tiny.items() if not v["applies"]] == [
+        "compute_efficiency",
+        "api_vs_pipeline",
+        "serving_memory_ratio",
+    ]
     assert met == {
         "padding_efficiency": True,
         "joint_vs_plain_throughput": False,
@@ -300,4 +314,6 @@ def test_targets_compare_in_their_own_direction() -> None:
         "compute_efficiency": True,
         "memory_ratio": False,
         "bench_seconds": True,
+        "api_vs_pipeline": False,
+        "serving_memory_ratio": True,
     }

@@ -107,6 +107,11 @@ def run_bench(
         }
         scoring = results["evaluation"]["scoring"]
         results["evaluation"]["slowest_metrics_seconds"] = max(r["metrics_seconds"] for r in scoring.values())
+        say("serving: the Python API vs transformers.pipeline, per-task speed, memory of 1 vs 8 models")
+        from mtl.bench.inference import serving_figures
+
+        dev_files = {t: resolve_path(cfg, f) for t, f in plan.data.dev.items()}
+        results["serving"] = serving_figures(session, dev, dev_files, plan, Path(tmp) / "serving")
         del session, tasks, dev
         gc.collect()
 

@@ -182,6 +182,24 @@ class Task:
         """
         return {**self.head_args(), **(getattr(self.settings, "head", None) or {})}
 
+    # -- raw inputs (the Python API, mtl.api) ----------------------------------------------------
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """Unlabelled records, as the reader would make them, from the API's raw inputs (one per item).
+
+        Raises :class:`KlueInputError` naming the item's index when an item is malformed.
+        """
+        raise NotImplementedError(f"task {self.name} takes no raw inputs")
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """One API result per record from the contract predictions (and the head outputs)."""
+        raise NotImplementedError(f"task {self.name} has no API results")
+
 
 def single_label_pairs(
     task: Task, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
@@ -224,3 +242,24 @@ def require(cond: bool, path: str | Path, record: str | int | None, message: str
     """Raise a KlueInputError unless ``cond``."""
     if not cond:
         raise KlueInputError(path, record, message)
+
+
+def input_error(task: str, index: int, message: str) -> KlueInputError:
+    """The error of a malformed raw input: names the task and the item's index."""
+    return KlueInputError(f"{task} inputs", str(index), message, kind="item")
+
+
+def input_text(task: str, index: int, value: Any, what: str = "the item") -> str:
+    """``value`` if it is a non-empty string, else an input error naming ``what``."""
+    if not isinstance(value, str):
+        raise input_error(task, index, f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise input_error(task, index, f"{what} is empty")
+    return value
+
+
+def input_pair(task: str, index: int, value: Any, names: tuple[str, str]) -> tuple[str, str]:
+    """Two non-empty strings given as a (first, second) pair."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise input_error(task, index, f"expected a pair ({names[0]}, {names[1]}), got {value!r:.80}")
+    return input_text(task, index, value[0], names[0]), input_text(task, index, value[1], names[1])

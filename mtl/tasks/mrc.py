@@ -24,7 +24,7 @@ import numpy as np
 
 from mtl.data import mrc as mrc_reader
 from mtl.metrics.mrc import mrc_metrics
-from mtl.tasks.base import Key, Task
+from mtl.tasks.base import Key, Task, input_error, input_text
 
 N_BEST = 20  # candidate starts and ends per window (the baseline's n_best_size)
 NULL_SCORE_DIFF_THRESHOLD = 0.0
@@ -156,6 +156,26 @@ class MrcTask(Task):
     def decode(
         self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
+        spans = self.answer_spans(records, features, outputs)
+        return [
+            {"guid": r["guid"], "answer": r["context"][span[0] : span[1]] if span else ""}
+            for r, span in zip(records, spans, strict=True)
+        ]
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
+        if not isinstance(pred.get("answer"), str):
+            return "'answer' must be a string (\"\" for unanswerable)"
+        return None
+
+    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        return mrc_metrics([[a["text"] for a in g["answers"]] for g in golds], [p["answer"] for p in preds])
+
+    # -- decoding and raw inputs (the Python API) --------------------------------------------------
+    def answer_spans(
+        self, records: Sequence[Mapping[str, Any]], features: Any, outputs: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[int, int] | None]:
+        """Per record: the answer's (start, end exclusive) character offsets in the context, or None."""
         max_answer_length = self.settings.max_answer_length
         best: dict[int, tuple[float, int, int]] = {}  # record -> (score, char start, char end)
         null: dict[int, float] = {}
@@ -167,26 +187,52 @@ class MrcTask(Task):
             span = best_window_span(start_logits, end_logits, offsets[:, 0] >= 0, max_answer_length)
             if span is not None and (example not in best or span[0] > best[example][0]):
                 best[example] = (span[0], int(offsets[span[1], 0]), int(offsets[span[2], 1]))
-        rows = []
-        for i, record in enumerate(records):
-            answer = ""
-            if i in best and null[i] - best[i][0] <= NULL_SCORE_DIFF_THRESHOLD:
-                answer = record["context"][best[i][1] : best[i][2]]
-            rows.append({"guid": record["guid"], "answer": answer})
-        return rows
+        return [
+            (best[i][1], best[i][2])
+            if i in best and null[i] - best[i][0] <= NULL_SCORE_DIFF_THRESHOLD
+            else None
+            for i in range(len(records))
+        ]
 
-    # -- scoring ---------------------------------------------------------------------------------
-    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
-        if not isinstance(pred.get("answer"), str):
-            return "'answer' must be a string (\"\" for unanswerable)"
-        return None
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """``{"question", "context"}`` per item."""
+        records = []
+        for i, item in enumerate(inputs):
+            if not isinstance(item, Mapping):
+                raise input_error(self.name, i, "expected a mapping with 'question' and 'context'")
+            records.append(
+                {
+                    "guid": f"input-{i}",
+                    "title": "",
+                    "context": input_text(self.name, i, item.get("context"), "'context'"),
+                    "question": input_text(self.name, i, item.get("question"), "'question'"),
+                    "answers": [],
+                    "is_impossible": False,
+                    "plausible_answers": [],
+                    "question_type": None,
+                }
+            )
+        return records
 
     def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:
         answer = gold["answers"][0]["text"] if gold["answers"] else ""
         return {"guid": key, "answer": answer[1:] if alter else answer}
 
-    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        return mrc_metrics([[a["text"] for a in g["answers"]] for g in golds], [p["answer"] for p in preds])
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"answer", "start", "end"}`` per question (``end`` exclusive); unanswerable: ``""``, None, None."""
+        out = []
+        for record, span in zip(records, self.answer_spans(records, features, outputs), strict=True):
+            if span is None:
+                out.append({"answer": "", "start": None, "end": None})
+            else:
+                out.append({"answer": record["context"][span[0] : span[1]], "start": span[0], "end": span[1]})
+        return out
 
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 17,554 questions x ~2.2 windows of 510 tokens stepped by doc_stride 128 (measured on dev: ~0.55 tokens per context character, 995 characters on average)

@@ -27,7 +27,7 @@ import numpy as np
 from mtl.data import ner as ner_reader
 from mtl.labels import NER_LABELS
 from mtl.metrics.ner import ner_metrics
-from mtl.tasks.base import Key, Task, check_list
+from mtl.tasks.base import Key, Task, check_list, input_text
 
 IGNORE_INDEX = -100
 
@@ -131,6 +131,50 @@ class NerTask(Task):
     klue_train_size = 21_008
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 3
+
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """One sentence (a string) per item."""
+        return [
+            {"guid": f"input-{i}", "text": input_text(self.name, i, t), "tags": None}
+            for i, t in enumerate(inputs)
+        ]
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"entities": [{"text", "type", "start", "end"}], "tags": [tag per character]}`` per sentence.
+
+        ``end`` is exclusive (``text[start:end]``). An entity starts at a ``B-`` tag, or at an ``I-``
+        tag that does not continue an entity of its type, and runs over the ``I-`` tags of its type.
+        """
+        by_guid = {p["guid"]: p["tags"] for p in predictions}
+        out = []
+        for record in records:
+            tags = by_guid[record["guid"]]
+            entities = [
+                {"text": record["text"][a:b], "type": kind, "start": a, "end": b}
+                for kind, a, b in entity_spans(tags)
+            ]
+            out.append({"entities": entities, "tags": list(tags)})
+        return out
+
+
+def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(type, start, end exclusive) of the entities of a BIO tag sequence (lenient on a stray ``I-``)."""
+    spans: list[tuple[str, int, int]] = []
+    kind, start = None, 0
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, name = tag.partition("-")
+        if kind is not None and (prefix != "I" or name != kind):
+            spans.append((kind, start, i))
+            kind = None
+        if kind is None and prefix in ("B", "I") and name:
+            kind, start = name, i
+    return spans
 
 
 def token_labels(tags: np.ndarray, offsets: Sequence[Sequence[int]]) -> np.ndarray:

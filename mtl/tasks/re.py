@@ -19,7 +19,16 @@ import numpy as np
 from mtl.data import re as re_reader
 from mtl.labels import RE_ENTITY_TYPES, RE_LABELS, RE_NO_RELATION
 from mtl.metrics.re import re_metrics
-from mtl.tasks.base import Key, Task, check_label, check_list, check_number, single_label_pairs
+from mtl.tasks.base import (
+    Key,
+    Task,
+    check_label,
+    check_list,
+    check_number,
+    input_error,
+    input_text,
+    single_label_pairs,
+)
 from mtl.tasks.sentence import probs_list
 
 ROLES: tuple[str, ...] = ("SUBJ", "OBJ")
@@ -270,3 +279,66 @@ class ReTask(Task):
     klue_train_size = 32_470
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 3
+
+    # -- raw inputs (the Python API) ---------------------------------------------------------------
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """``{"sentence", "subject": (start, end, type), "object": (start, end, type)}`` per item.
+
+        ``end`` is INCLUSIVE, as in KLUE (``sentence[start:end + 1]`` is the entity); ``type`` is one
+        of PER, ORG, LOC, DAT, POH, NOH. An entity may also be a mapping with those three keys.
+        """
+        records = []
+        for i, item in enumerate(inputs):
+            if not isinstance(item, Mapping):
+                raise input_error(self.name, i, "expected a mapping with sentence, subject and object")
+            sentence = input_text(self.name, i, item.get("sentence"), "'sentence'")
+            entities = [self._entity(i, sentence, item.get(role), role) for role in ("subject", "object")]
+            records.append(
+                {
+                    "guid": f"input-{i}",
+                    "sentence": sentence,
+                    "subject": entities[0],
+                    "object": entities[1],
+                    "label": None,
+                    "source": "",
+                }
+            )
+        return records
+
+    def _entity(self, index: int, sentence: str, value: Any, role: str) -> dict[str, Any]:
+        if isinstance(value, Mapping):
+            value = (value.get("start"), value.get("end"), value.get("type"))
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 3:
+            raise input_error(self.name, index, f"'{role}' must be (start, end, type), got {value!r:.80}")
+        start, end, kind = value
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in (start, end)):
+            raise input_error(self.name, index, f"'{role}' start and end must be integers")
+        if not 0 <= start <= end < len(sentence):
+            raise input_error(
+                self.name,
+                index,
+                f"'{role}' span {start}..{end} (end inclusive) is not inside the sentence of {len(sentence)} characters",
+            )
+        if kind not in RE_ENTITY_TYPES:
+            raise input_error(
+                self.name, index, f"'{role}' type {kind!r} is not one of {', '.join(RE_ENTITY_TYPES)}"
+            )
+        return {"word": sentence[start : end + 1], "start": start, "end": end, "type": kind}
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"label": relation, "probs": {relation: probability}}`` per item."""
+        names = list(self.resources["labels"])
+        by_guid = {p["guid"]: p for p in predictions}
+        return [
+            {
+                "label": by_guid[r["guid"]]["label"],
+                "probs": dict(zip(names, by_guid[r["guid"]]["probs"], strict=True)),
+            }
+            for r in records
+        ]

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mtl.tasks.base import Key, Task, single_label_pairs
+from mtl.tasks.base import Key, Task, input_pair, input_text, single_label_pairs
 
 
 class SentenceTask(Task):
@@ -25,6 +25,23 @@ class SentenceTask(Task):
         if all(t is not None for t in targets):
             out["labels"] = list(targets)
         return out
+
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """A text per item (one text field), or a (first, second) pair (two fields)."""
+        records = []
+        for i, item in enumerate(inputs):
+            if len(self.text_fields) == 1:
+                texts: tuple[str, ...] = (input_text(self.name, i, item),)
+            else:
+                texts = input_pair(self.name, i, item, self.text_fields)  # type: ignore[arg-type]
+            records.append(
+                {
+                    "guid": f"input-{i}",
+                    **dict(zip(self.text_fields, texts, strict=True)),
+                    self.target_field: None,
+                }
+            )
+        return records
 
 
 class ClassificationTask(SentenceTask):
@@ -51,6 +68,22 @@ class ClassificationTask(SentenceTask):
         return [
             {"guid": records[i]["guid"], "label": names[int(o["label"])]}
             for i, o in zip(features["example_index"], outputs, strict=True)
+        ]
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"label": name, "probs": {name: probability}}`` per record."""
+        names = list(self.resources["labels"])
+        probs = {int(i): o["probs"] for i, o in zip(features["example_index"], outputs, strict=True)}
+        by_guid = {p["guid"]: p["label"] for p in predictions}
+        return [
+            {"label": by_guid[r["guid"]], "probs": dict(zip(names, probs_list(probs[i]), strict=True))}
+            for i, r in enumerate(records)
         ]
 
 

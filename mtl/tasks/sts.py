@@ -52,3 +52,14 @@ class StsTask(SentenceTask):
     klue_train_size = 11_668
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 4
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"score": similarity}`` per pair (the head's raw output, not clipped to 0-5)."""
+        by_guid = {p["guid"]: p["score"] for p in predictions}
+        return [{"score": by_guid[r["guid"]]} for r in records]

@@ -76,7 +76,7 @@ from mtl.io import read_json
 from mtl.labels import WOS_GATES
 from mtl.metrics.wos import wos_metrics
 from mtl.samples import ONTOLOGY_PATH
-from mtl.tasks.base import Key, Task, check_list
+from mtl.tasks.base import Key, Task, check_list, input_error, input_text
 
 IGNORE_INDEX = -100
 GATE_IDS: dict[str, int] = {gate: i for i, gate in enumerate(WOS_GATES)}
@@ -488,3 +488,36 @@ class WosTask(Task):
     klue_train_size = 58_000
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 5
+
+    # -- raw inputs (the Python API) ---------------------------------------------------------------
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """One dialogue per item: its turns as strings, user first, then system and user alternating."""
+        records = []
+        for i, item in enumerate(inputs):
+            if isinstance(item, str) or not isinstance(item, Sequence) or not item:
+                raise input_error(
+                    self.name, i, "expected a non-empty list of turns (strings, user turn first)"
+                )
+            dialogue = [
+                {
+                    "role": "user" if t % 2 == 0 else "sys",
+                    "text": input_text(self.name, i, text, f"turn {t}"),
+                    "state": None,
+                }
+                for t, text in enumerate(item)
+            ]
+            records.append({"guid": f"input-{i}", "domains": [], "dialogue": dialogue})
+        return records
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"turn": index of the last user turn, "state": ["domain-slot-value", ...]}`` per dialogue."""
+        last: dict[str, Mapping[str, Any]] = {}
+        for p in predictions:  # decode lists each dialogue's user turns in order
+            last[p["guid"]] = p
+        return [{"turn": last[r["guid"]]["turn"], "state": list(last[r["guid"]]["state"])} for r in records]

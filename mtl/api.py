@@ -1,0 +1,145 @@
+"""Use a trained joint model from Python: load a checkpoint once, predict any of its tasks on raw inputs.
+
+    from mtl import KlueMultiTask
+    m = KlueMultiTask.from_pretrained("runs/demo/best", device="cpu")
+    m.predict("ynat", ["유튜브 내달 2일까지 크리에이터 지원 공간 운영"])  # [{"label": ..., "probs": {...}}]
+
+``predict`` turns raw inputs into records (each task's ``records_from_inputs``), then takes the
+same path as ``klue-mtl predict`` (:meth:`KlueMultiTask.predict_records`): featurize, length-sorted
+dynamically padded batches under ``torch.inference_mode``, the task's decoder. The API result adds
+what a prediction file does not hold (probabilities, character offsets) through each task's
+``results``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtl.batching import eval_batches
+from mtl.config import RunConfig, TaskConfig, config_from_dict
+from mtl.errors import KlueInputError
+from mtl.evaluation import batch_for
+from mtl.features import feature_lengths, featurize
+from mtl.model import MultiTaskModel
+from mtl.pipeline import Split, setup_task
+from mtl.tasks.base import Task
+
+__all__ = ["KlueMultiTask"]
+
+
+class KlueMultiTask:
+    """One joint model in memory answering every task it has a head for."""
+
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        tasks: Mapping[str, Task],
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        source: str | Path | None = None,
+    ) -> None:
+        """``tasks``: task name -> a set-up :class:`~mtl.tasks.base.Task` (settings, tokenizer, vocabularies)."""
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.source = source
+        self.model = model.to(device=self.device, dtype=dtype) if dtype else model.to(self.device)
+        self.model.eval()
+        self._tasks = dict(tasks)
+
+    @classmethod
+    def from_pretrained(
+        cls, checkpoint: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    ) -> KlueMultiTask:
+        """Load a klue-mtl checkpoint folder (``runs/<name>/best``, ``.../last``).
+
+        Args:
+            checkpoint: the folder ``klue-mtl train`` wrote.
+            device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
+            dtype: cast the weights (e.g. ``torch.bfloat16``); None keeps them as saved (float32).
+        """
+        from mtl.checkpoint import load_checkpoint
+        from mtl.session import check_heads_fit
+
+        model, tokenizer, resources, run = load_checkpoint(checkpoint)
+        cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
+        tasks = {}
+        for name in model.tasks:
+            cfg.tasks.setdefault(name, TaskConfig())
+            tasks[name] = setup_task(name, cfg, tokenizer, resources.get(name))
+        check_heads_fit(model, list(tasks.values()), checkpoint)
+        return cls(model, tasks, device=device, dtype=dtype, source=checkpoint)
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks this model answers."""
+        return list(self._tasks)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The shared tokenizer (with the RE entity markers when the model has an RE head)."""
+        return next(iter(self._tasks.values())).tokenizer
+
+    def task(self, name: str) -> Task:
+        """The set-up task ``name``; an input error naming the checkpoint when it has no such head."""
+        if name not in self._tasks:
+            raise KlueInputError(
+                self.source,
+                None,
+                f"the checkpoint has no head for task {name!r} (it has {', '.join(self._tasks)})",
+            )
+        return self._tasks[name]
+
+    def predict(
+        self, task: str, inputs: Sequence[Any], *, batch_size: int | None = None
+    ) -> list[dict[str, Any]]:
+        """One result per raw input, in input order (formats in the README, "Python API").
+
+        Raises:
+            KlueInputError: an unknown task, or a malformed item (the message names its index).
+        """
+        if isinstance(inputs, (str, bytes, Mapping)) or not isinstance(inputs, Sequence):
+            raise KlueInputError(f"{task} inputs", None, "pass a list of inputs (one item per example)")
+        t = self.task(task)
+        if not inputs:
+            return []
+        records = t.records_from_inputs(list(inputs))
+        features, outputs = self.run(task, records, batch_size=batch_size)
+        predictions = t.decode(records, features, outputs)
+        return t.results(records, predictions, features, outputs)
+
+    def predict_records(
+        self, task: str, records: Sequence[dict[str, Any]], *, batch_size: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Contract prediction rows (what ``klue-mtl predict`` writes) for reader records of ``task``."""
+        t = self.task(task)
+        features, outputs = self.run(task, records, batch_size=batch_size)
+        return t.decode(records, features, outputs)
+
+    def run(
+        self, task: str, records: Sequence[dict[str, Any]], *, batch_size: int | None = None
+    ) -> tuple[Any, list[dict[str, np.ndarray]]]:
+        """(features, head outputs per feature in feature order) of ``records``."""
+        t = self.task(task)
+        features = featurize(t, list(records), cache_dir=None, progress=False)
+        split = Split(list(records), features, feature_lengths(features))
+        size = batch_size or t.settings.eval_batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise KlueInputError(
+                None, "batch_size", f"must be a positive integer, got {size!r}", kind="argument"
+            )
+        outputs: list[dict[str, np.ndarray] | None] = [None] * len(features)
+        with torch.inference_mode():
+            # Longest first: each batch pads to its own longest member, and memory fails fast.
+            for indices in eval_batches(split.lengths, size):
+                batch = batch_for(t, split, indices, self.device)
+                pred = self.model.predict(task, **batch)
+                pred = {k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in pred.items()}
+                for row, index in enumerate(indices):
+                    outputs[int(index)] = {k: v[row] for k, v in pred.items()}
+        return features, outputs  # type: ignore[return-value]
