@@ -60,9 +60,12 @@ class MultiTaskModel(nn.Module):
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).last_hidden_state
         # Heads and losses run in fp32 whatever autocast the encoder ran under: MRC's null-vs-span
-        # decision and DP's arc scores compare close logits, which an 8-bit mantissa would blur.
+        # decision and DP's arc scores compare close logits, which an 8-bit mantissa would blur. (A model
+        # whose weights were cast on purpose, e.g. bf16 inference, runs its heads in their own dtype.)
+        head = self.heads[task]
+        dtype = next((p.dtype for p in head.parameters() if p.is_floating_point()), torch.float32)
         with fp32_region(hidden):
-            return self.heads[task](hidden.float(), batch)
+            return head(hidden.to(dtype), batch)
 
     @torch.no_grad()
     def predict(self, task: str, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
