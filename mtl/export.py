@@ -9,6 +9,7 @@ classification  AutoModelForSequenceClassification   dense/out_proj -> classifie
 regression      AutoModelForSequenceClassification   the same, ``num_labels=1``, regression
 token_tagging   AutoModelForTokenClassification      classifier -> classifier
 span            AutoModelForQuestionAnswering        qa_outputs -> qa_outputs
+masked_lm       AutoModelForMaskedLM                 dense/layer_norm/bias -> lm_head.*, decoder tied
 other kinds     AutoModel (the bare encoder)         + ``klue_head.safetensors`` and ``klue_head.json``
 ==============  ===================================  ==============================================
 
@@ -43,7 +44,13 @@ EXPORTS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "token_tagging": ("AutoModelForTokenClassification", {"classifier": "classifier"}),
     "span": ("AutoModelForQuestionAnswering", {"qa_outputs": "qa_outputs"}),
+    "masked_lm": (
+        "AutoModelForMaskedLM",
+        {"dense": "lm_head.dense", "layer_norm": "lm_head.layer_norm", "bias": "lm_head.bias"},
+    ),
 }
+# Parameters transformers ties to others (the masked-LM decoder is the input embedding matrix).
+TIED = ("lm_head.decoder.weight", "lm_head.decoder.bias")
 ENCODER_CLASS = "AutoModel"
 HEAD_WEIGHTS, HEAD_CONFIG = "klue_head.safetensors", "klue_head.json"
 TOLERANCE = 1e-5
@@ -65,6 +72,8 @@ def export_task(model: Any, task: str, output: str | Path, *, encoder_only: bool
     kind = spec["kind"]
     encoder = copy.deepcopy(joint.encoder).float().cpu().eval()
     head = copy.deepcopy(joint.heads[task]).float().cpu().eval()
+    if hasattr(head, "tie_to"):  # the masked-LM decoder is the (copied) encoder's embedding matrix
+        head.tie_to(encoder.get_input_embeddings())
     cls_name = ENCODER_CLASS if encoder_only or kind not in EXPORTS else EXPORTS[kind][0]
     out.mkdir(parents=True, exist_ok=True)
     if cls_name == ENCODER_CLASS:
@@ -118,9 +127,9 @@ def _build_exported(encoder: Any, head: Any, kind: str, task: Any) -> Any:
         module, _, rest = key.partition(".")
         if module not in renames:
             raise KlueInputError(None, None, f"head parameter {key!r} has no place in {cls_name}")
-        state[f"{renames[module]}.{rest}"] = value
+        state[f"{renames[module]}.{rest}" if rest else renames[module]] = value
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith("position_ids")]
+    missing = [k for k in missing if not k.endswith("position_ids") and k not in TIED]
     if missing or unexpected:
         raise KlueInputError(
             None,
@@ -166,6 +175,9 @@ def check_export(encoder: Any, head: Any, kind: str, cls_name: str, out: Path, t
     if cls_name == ENCODER_CLASS:
         real = batch["attention_mask"].bool()
         return float((hidden - theirs.last_hidden_state)[real].abs().max())
+    if kind == "masked_lm":
+        real = batch["attention_mask"].bool()
+        return float((head.logits(hidden) - theirs.logits)[real].abs().max())
     ours = head(hidden, batch).outputs
     if kind == "span":
         # The joint head blocks positions no answer may use; compare where it does not.

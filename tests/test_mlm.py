@@ -248,3 +248,41 @@ def test_masked_lm_overfits_the_bundled_samples_text(tmp_path: Path) -> None:
     session.data["mlm"].dev = session.data["mlm"].train
     summary = train_loop(session, progress=False)
     assert summary["results"]["mlm"]["masked_accuracy"] >= 95.0, summary["results"]
+
+
+def test_export_is_a_roberta_for_masked_lm_and_a_starting_point(tmp_path: Path) -> None:
+    from transformers import AutoModelForMaskedLM
+
+    from mtl.api import KlueMultiTask
+    from mtl.export import export_task
+
+    folder = standin_mlm_folder(tmp_path / "roberta")
+    corpus = tmp_path / "corpus.txt"
+    syllables = " ".join("가나다라마바사아자차카타파하")
+    corpus.write_text(f"{syllables} 문서\n문서 {syllables}\n{syllables}\n", encoding="utf-8")
+    overrides = [f"encoder.name={folder}", "encoder.random_init=false", "encoder.tokenizer=null"]
+    cfg = load_config(DEMO, [*overrides, f"output_dir={tmp_path}"])
+    cfg.tasks = {"mlm": TaskConfig(kind="masked_lm", train=str(corpus), max_length=32, batch_size=2)}
+    session = build_session(cfg, tmp_path / "run", progress=False)
+    with torch.no_grad():
+        session.model.heads["mlm"].bias.add_(0.5)  # no longer the pretrained head: the export carries ours
+    session.save("last", None)
+    exported = export_task(
+        KlueMultiTask.from_pretrained(tmp_path / "run" / "last"), "mlm", tmp_path / "export"
+    )
+    assert exported["class"] == "AutoModelForMaskedLM"
+    loaded = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "export")).eval()
+    session.model.eval()
+    batch = next(b for b in session.make_stream() if (b["labels"] != -100).any())
+    with torch.no_grad():
+        ours = session.model("mlm", **{k: v for k, v in batch.items() if k != "task"}).outputs["logits"]
+        theirs = loaded(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(ours, theirs[batch["labels"] != -100], rtol=1e-5, atol=1e-5)
+    # ...and the exported folder is an encoder (and masked-LM head) to train from.
+    again = load_config(
+        DEMO, [f"encoder.name={tmp_path / 'export'}", "encoder.random_init=false", "encoder.tokenizer=null"]
+    )
+    again.tasks = {"mlm": TaskConfig(kind="masked_lm", train=str(corpus), max_length=32, batch_size=2)}
+    second = build_session(again, tmp_path / "second", progress=False)
+    for name, tensor in session.model.state_dict().items():
+        torch.testing.assert_close(second.model.state_dict()[name], tensor, rtol=0, atol=0, msg=name)

@@ -372,3 +372,23 @@ def test_a_registered_task_trains_jointly_and_works_with_every_command(
         main(["score", "--task", "hashtags", "--gold", gold, "--pred", str(pred), "--config", str(path)]) == 0
     )
     assert json.loads(capsys.readouterr().out)["n"] == 20
+
+
+def test_declared_tasks_in_the_python_api_and_as_transformers_exports(joint: Path, tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    from mtl.api import KlueMultiTask
+    from mtl.export import export_task
+
+    m = KlueMultiTask.from_pretrained(joint / "last")
+    [nsmc] = m.predict("nsmc", ["정말 재미있는 영화였다 ㅎㅎ"])
+    assert nsmc["label"] in ("negative", "positive") and sum(nsmc["probs"].values()) == pytest.approx(1.0)
+    [pair] = m.predict("kornli", [("정말 재미있는 영화였다", "날씨가 맑았다")])
+    assert pair["label"] in ("contradiction", "entailment", "neutral")
+    with pytest.raises(KlueInputError, match="kornli inputs"):
+        m.predict("kornli", ["only one text"])
+    exported = export_task(m, "nsmc", tmp_path / "nsmc")
+    assert exported["class"] == "AutoModelForSequenceClassification"
+    classify = pipeline("text-classification", model=str(tmp_path / "nsmc"), tokenizer=str(tmp_path / "nsmc"))
+    out = classify("정말 재미있는 영화였다 ㅎㅎ", top_k=None)
+    assert {r["label"]: r["score"] for r in out} == pytest.approx(nsmc["probs"], abs=1e-5)

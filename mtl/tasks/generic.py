@@ -36,8 +36,8 @@ import numpy as np
 from mtl.data.table import read_table
 from mtl.errors import KlueInputError
 from mtl.metrics.classification import accuracy, macro_f1
-from mtl.tasks.base import Key, Task, check_label, check_list, check_number, single_label_pairs
-from mtl.tasks.sentence import ClassificationTask, SentenceTask
+from mtl.tasks.base import Key, Task, check_label, check_list, check_number, input_error, single_label_pairs
+from mtl.tasks.sentence import ClassificationTask, SentenceTask, probs_list
 
 IGNORE_INDEX = -100
 
@@ -152,6 +152,15 @@ class GenericTask(Task):
             return [" ".join(record["tokens"])]
         return [record[k] for k in ("text_0", "text_1") if record.get(k)]
 
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """The kind's raw inputs (see the subclasses), keyed like a file's records: by position."""
+        records = super().records_from_inputs(inputs)  # type: ignore[misc]
+        for i, record in enumerate(records):
+            record["index"] = i
+            if not self.definition.guid:
+                record["guid"] = None
+        return records
+
     def prediction_row(self, record: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
         """A contract row for ``record``: its key field plus ``fields``."""
         return {self.key_fields[0]: self.unit_key(record), **fields}
@@ -199,6 +208,22 @@ class _LabelledText(GenericTask):
         self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
     ) -> tuple[list[str], list[int], list[int]] | None:
         return single_label_pairs(self, records, preds)
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"label": name, "probs": {name: probability}}`` per input (a text, or a pair)."""
+        names = self.label_names()
+        probs = {int(i): o["probs"] for i, o in zip(features["example_index"], outputs, strict=True)}
+        label = {self.key_of(p): p["label"] for p in predictions}
+        return [
+            {"label": label[self.unit_key(r)], "probs": dict(zip(names, probs_list(probs[i]), strict=True))}
+            for i, r in enumerate(records)
+        ]
 
 
 class SingleSentenceClassification(_LabelledText, ClassificationTask):
@@ -251,6 +276,17 @@ class SentencePairRegression(GenericTask, SentenceTask):
 
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
         return check_number(pred.get("score"), "score")
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"score": value}`` per (first, second) pair."""
+        score = {self.key_of(p): p["score"] for p in predictions}
+        return [{"score": score[self.unit_key(r)]} for r in records]
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         from mtl.metrics.sts import pearson_r
@@ -342,6 +378,31 @@ class TokenTagging(GenericTask):
         if unknown is not None:
             raise KlueInputError(path, where, f"tag {unknown!r} is not in tasks.{self.name}.labels")
         return [index[t] for t in tags]
+
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        """A list of tokens per item (or a text, split at spaces)."""
+        records = []
+        for i, item in enumerate(inputs):
+            tokens = item.split() if isinstance(item, str) else item
+            if (
+                not isinstance(tokens, (list, tuple))
+                or not tokens
+                or not all(isinstance(t, str) and t for t in tokens)
+            ):
+                raise input_error(self.name, i, "expected a list of tokens or a text")
+            records.append({"guid": None, "index": i, "tokens": list(tokens), "tags": None})
+        return records
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"tokens", "tags"}`` per input: one IOB2 tag per token."""
+        tags = {self.key_of(p): p["tags"] for p in predictions}
+        return [{"tokens": list(r["tokens"]), "tags": tags[self.unit_key(r)]} for r in records]
 
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
         tags = pred.get("tags")

@@ -35,7 +35,7 @@ import numpy as np
 from mtl.data.table import read_table
 from mtl.errors import KlueInputError
 from mtl.io import read_text
-from mtl.tasks.base import Key, check_number
+from mtl.tasks.base import Key, check_number, input_error
 from mtl.tasks.generic import IGNORE_INDEX, GenericTask
 
 #: ``train`` value naming the training texts of the config's other tasks
@@ -143,6 +143,14 @@ class MaskedLmTask(GenericTask):
 
     def build_resources(self, settings: Any) -> dict[str, Any]:
         return {"labels": []}
+
+    def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        raise input_error(
+            self.name,
+            0,
+            "a masked-LM head fills masks through transformers: `klue-mtl export --task "
+            f"{self.name}` writes a RobertaForMaskedLM folder for pipeline('fill-mask')",
+        )
 
     def record_texts(self, record: Mapping[str, Any]) -> list[str]:
         return [record["text"]]
