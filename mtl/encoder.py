@@ -106,3 +106,26 @@ def pretrained_lm_head(name: str, vocab_size: int) -> dict[str, torch.Tensor] | 
             [state["bias"], state["bias"].new_zeros(vocab_size - state["bias"].numel())]
         )
     return state
+
+
+def set_attention(encoder: PreTrainedModel, kernel: str) -> str:
+    """Switch the encoder's attention to ``kernel`` (``encoder.attn_implementation``); returns the one used.
+
+    ``sdpa`` falls back to ``eager`` (with a note) for an encoder class transformers has no SDPA
+    attention for; both compute the same attention, so checkpoints do not depend on the choice.
+    """
+    if kernel == "sdpa" and not getattr(encoder, "_supports_sdpa", False):
+        print(f"note: {type(encoder).__name__} has no SDPA attention in transformers; using eager")
+        kernel = "eager"
+    encoder.set_attn_implementation(kernel)
+    return kernel
+
+
+def enable_gradient_checkpointing(encoder: PreTrainedModel) -> None:
+    """Recompute the encoder layers' activations in backward (``train.gradient_checkpointing``).
+
+    Non-reentrant checkpointing: it works with inputs that need no gradient, with DDP's unused
+    parameters and with ``torch.compile``, and it replays dropout with the saved RNG state, so the
+    loss and the gradients are those of the plain run.
+    """
+    encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
