@@ -128,4 +128,14 @@ def enable_gradient_checkpointing(encoder: PreTrainedModel) -> None:
     parameters and with ``torch.compile``, and it replays dropout with the saved RNG state, so the
     loss and the gradients are those of the plain run.
     """
-    encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    encoder.config.use_cache = False  # an encoder caches nothing; says so before transformers warns
+    kwargs = {"use_reentrant": False}
+    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5.2x names it so
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def is_checkpointing(encoder: PreTrainedModel) -> bool:
+    """Whether any layer of the encoder recomputes its activations in backward."""
+    return any(getattr(m, "gradient_checkpointing", False) for m in encoder.modules())
