@@ -8,6 +8,7 @@ spent. The engines (mtl/loop.py, mtl/trainer.py) only differ in how they step.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from mtl.evaluation import evaluate_split
 from mtl.model import MultiTaskModel
 from mtl.optim import build_optimizer, build_scheduler
 from mtl.pipeline import TaskData, add_task_tokens, prepare, setup_task
+from mtl.progress import is_terminal
 from mtl.reporting import check_reporters
 from mtl.stream import MultiTaskStream
 from mtl.tasks.base import Task
@@ -279,9 +281,9 @@ def build_session(
         if not cfg.encoder.random_init:
             start_lm_heads(model, cfg.encoder.name, len(tokenizer))
 
-    data = prepare(
-        cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=progress and rank == 0
-    )
+    # Featurization bars only on a terminal: elsewhere their carriage returns pile up in the log.
+    show = progress and rank == 0 and is_terminal(sys.stderr)
+    data = prepare(cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=show)
     check_heads_fit(model, [td.task for td in data.values()], source)
     set_attention(model.encoder, cfg.encoder.attn_implementation)
     model.to(device)
