@@ -11,6 +11,7 @@ one line drawn back over itself; :func:`mtl.curves.read_scalars` joins a run wit
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -111,8 +112,6 @@ class Reporter:
         if "tensorboard" in report_to:
             tb = TensorBoard(self.log_dir)
             # The resolved config, readable in TensorBoard's text tab.
-            import json
-
             tb.text("config", "    " + json.dumps(config, indent=2).replace("\n", "\n    "), start_step)
             self.sinks.append(tb)
         if "wandb" in report_to:
