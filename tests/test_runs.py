@@ -359,3 +359,20 @@ def test_each_task_is_evaluated_alone_evals_per_epoch_times_per_epoch_of_its_own
         assert alone.count(task) == (60 - 1) // every, task
     assert seen[-1][1] is None  # the final evaluation covers every task
     assert not any((out / f"best-{t}").exists() for t in TASKS)  # save_task_best=false
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_bar_whose_postfix_lists_every_task_in_run_order() -> None:
+    stream = FakeTerminal()
+    progress = Progress(4, 0, ["ynat", "ner", "wos"], stream=stream)
+    progress.step(1, None, 9.0, 1e-3)
+    progress.step(2, {"wos": 3.0, "ner": 2.0}, 2.5, 1e-3)
+    progress.bar.refresh()
+    progress.close()
+    text = stream.getvalue()
+    assert "\r" in text and "step 2/4" not in text  # redrawn in place, no log lines
+    assert "ynat -  ner 2.000  wos 3.000" in text
