@@ -66,6 +66,11 @@ def render_markdown(board: Mapping[str, Any]) -> str:
             f"| {row['task']} | {row['n'] if row['n'] is not None else ''} | {metrics} |{best} {published} |"
         )
     lines.append("")
+    if own:
+        lines.append(
+            "_metrics = the final evaluation (the `last` checkpoint); task's own best = the checkpoint "
+            "`best-<task>`, chosen by the task's selection metric at the step shown_"
+        )
     lines.append(f"_{board['note']}_")
     return "\n".join(lines) + "\n"
 
