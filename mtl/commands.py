@@ -34,10 +34,15 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
     return load_config(args.config, overrides)
 
 
-def _print_board(results: dict[str, dict[str, float]], counts: dict[str, int], out_dir: Path) -> None:
+def _print_board(
+    results: dict[str, dict[str, float]],
+    counts: dict[str, int],
+    out_dir: Path,
+    task_best: dict[str, dict[str, Any]] | None = None,
+) -> None:
     from mtl.scoreboard import build_scoreboard, render_markdown, write_scoreboard
 
-    board = build_scoreboard(results, counts)
+    board = build_scoreboard(results, counts, task_best)
     write_scoreboard(board, out_dir)
     print(render_markdown(board))
 
@@ -66,7 +71,12 @@ def run_training(
         summary = train_loop(session)
     if session.is_main and summary.get("results"):
         counts = {n: len(td.task.gold_units(td.dev.records)) for n, td in session.data.items() if td.dev}
-        _print_board(summary["results"], counts, output)
+        _print_board(summary["results"], counts, output, summary.get("task_best"))
+        if summary.get("best_step") is not None:
+            print(
+                f"joint best: {output / 'best'} (step {summary['best_step']}, {cfg.train.select_metric}); "
+                f"each task's own best: {output / 'best-<task>'} (see task_best.json)"
+            )
     return summary
 
 

@@ -26,6 +26,8 @@ def _config_error(source: str | None, key: str | None, message: str) -> KlueInpu
 
 
 SAMPLES_ALIAS = "@samples"  # data_dir value naming the bundled samples
+REPORTERS = ("tensorboard", "wandb")  # train.report_to
+ATTENTION_KERNELS = ("sdpa", "eager")  # encoder.attn_implementation
 
 
 @dataclass
@@ -36,6 +38,9 @@ class EncoderConfig:
     tokenizer: str | None = None  # defaults to ``name``; "offline" builds the project's own WordPiece
     random_init: bool = False  # True: build the encoder from ``architecture`` with random weights
     architecture: dict[str, Any] = field(default_factory=dict)  # RobertaConfig overrides for random_init
+    # Attention kernel: "sdpa" (torch's scaled_dot_product_attention) where transformers supports it
+    # for the encoder, else "eager"; "eager" selectable (e.g. to read attention weights).
+    attn_implementation: str = "sdpa"
 
 
 @dataclass
@@ -77,6 +82,9 @@ class TaskConfig:
     # MRC: windows overlap by this many tokens (transformers run_qa.py meaning); unset: ``doc_stride``
     # is the step between window starts (the baseline's transformers-3.5 meaning).
     window_overlap: int | None = None
+    # The metric this task's own best checkpoint (<output>/best-<task>) is chosen by; default: the
+    # task's ``selection_metric`` (KLUE-baseline's choice for the KLUE tasks, README "Per-task best").
+    select_metric: str | None = None
 
 
 @dataclass
@@ -111,6 +119,13 @@ class TrainConfig:
     fused_adamw: bool = True  # fused AdamW kernels, on CPU as on CUDA (same maths, one pass)
     compile: bool = False  # torch.compile the encoder (mtl.engine.compile_model), both engines
     nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
+    # Each task is also validated alone this many times per epoch of its own (from the budget), for its
+    # per-task best (KLUE-baseline validates 4 times per epoch); 0: only every ``eval_every`` steps.
+    evals_per_epoch: float = 0.0
+    save_task_best: bool = True  # keep <output>/best-<task> (a full checkpoint per task; disk)
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, wandb
+    # Recompute the encoder's activations in the backward pass (less memory, ~30% more compute).
+    gradient_checkpointing: bool = False
 
 
 @dataclass
@@ -278,6 +293,17 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         (t.precision in ("auto", "fp32", "bf16"), "train.precision", "must be auto, fp32 or bf16"),
         (t.nan_policy in ("stop", "skip"), "train.nan_policy", "must be 'stop' or 'skip'"),
         (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
+        (t.evals_per_epoch >= 0, "train.evals_per_epoch", "must be >= 0"),
+        (
+            set(t.report_to) <= set(REPORTERS) and len(set(t.report_to)) == len(t.report_to),
+            "train.report_to",
+            f"a list of distinct names out of: {', '.join(REPORTERS)}",
+        ),
+        (
+            cfg.encoder.attn_implementation in ATTENTION_KERNELS,
+            "encoder.attn_implementation",
+            f"must be one of: {', '.join(ATTENTION_KERNELS)}",
+        ),
         (cfg.sampler.temperature > 0, "sampler.temperature", "must be > 0"),
         (cfg.sampler.cap is None or cfg.sampler.cap >= 1, "sampler.cap", "must be >= 1"),
         (bool(cfg.tasks), "tasks", "name at least one task"),
@@ -321,6 +347,14 @@ def _validate_recipe(cfg: RunConfig, name: str, tc: TaskConfig, source: str | No
     for ok, key, message in checks:
         if not ok:
             raise _config_error(source, f"tasks.{name}.{key}", message)
+    if tc.select_metric is not None:
+        from mtl.tasks import get_task
+
+        names = get_task(name, tc).metric_names
+        if tc.select_metric not in names:
+            raise _config_error(
+                source, f"tasks.{name}.select_metric", f"not a {name} metric; its metrics: {', '.join(names)}"
+            )
     lr = cfg.train.encoder_learning_rate
     if lr is not None and lr <= 0:
         raise _config_error(source, "train.encoder_learning_rate", "must be > 0")

@@ -18,21 +18,49 @@ COLORS = [
 ]
 
 
+def run_folders(log_dir: str | Path) -> list[Path]:
+    """The log folders of the latest run under ``log_dir`` and its resumes, oldest first.
+
+    ``<output>/tensorboard`` holds one folder per run and per resume (:func:`mtl.reporting.run_name`:
+    ``<time>-start``, ``<time>-resume-<step>``): the latest ``-start`` folder and the resumes after it
+    make one curve. A folder with event files directly in it (an older layout, ``evaluate``'s) is
+    read as it is.
+    """
+    log_dir = Path(log_dir)
+    if any(p.name.startswith("events.out.tfevents") for p in log_dir.iterdir()):
+        return [log_dir]
+    runs = sorted(p for p in log_dir.iterdir() if p.is_dir())
+    starts = [i for i, p in enumerate(runs) if p.name.endswith("-start")]
+    return runs[starts[-1] :] if starts else runs
+
+
 def read_scalars(log_dir: str | Path, prefix: str = "loss/") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``tag -> (steps, values)`` for every scalar tag starting with ``prefix``."""
+    """``tag -> (steps, values)`` for every scalar tag starting with ``prefix`` (``loss/total`` left out
+    when the prefix is ``loss/``), over the latest run and its resumes (:func:`run_folders`).
+
+    A resume continues from its checkpoint's step, so where its steps overlap the folder before it
+    (logged after that checkpoint, before the stop), the resume's values replace them.
+    """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    out = {}
-    for tag in acc.Tags()["scalars"]:
-        if tag.startswith(prefix) and tag != f"{prefix}total":
-            events = acc.Scalars(tag)
-            out[tag[len(prefix) :]] = (
-                np.array([e.step for e in events]),
-                np.array([e.value for e in events]),
-            )
-    return out
+    merged: dict[str, dict[int, float]] = {}
+    for folder in run_folders(log_dir):
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            if tag.startswith(prefix) and tag != f"{prefix}total":
+                events = acc.Scalars(tag)
+                if not events:
+                    continue
+                series = merged.setdefault(tag[len(prefix) :], {})
+                first = min(e.step for e in events)
+                for step in [s for s in series if s >= first]:
+                    del series[step]
+                series.update({e.step: e.value for e in events})
+    return {
+        tag: (np.array(sorted(series)), np.array([series[s] for s in sorted(series)]))
+        for tag, series in merged.items()
+    }
 
 
 def draw_loss_curves(log_dir: str | Path, target: str | Path, size: tuple[int, int] = (960, 540)) -> Path:

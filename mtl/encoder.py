@@ -106,3 +106,36 @@ def pretrained_lm_head(name: str, vocab_size: int) -> dict[str, torch.Tensor] | 
             [state["bias"], state["bias"].new_zeros(vocab_size - state["bias"].numel())]
         )
     return state
+
+
+def set_attention(encoder: PreTrainedModel, kernel: str) -> str:
+    """Switch the encoder's attention to ``kernel`` (``encoder.attn_implementation``); returns the one used.
+
+    ``sdpa`` falls back to ``eager`` (with a note) for an encoder class transformers has no SDPA
+    attention for; both compute the same attention, so checkpoints do not depend on the choice.
+    """
+    if kernel == "sdpa" and not getattr(encoder, "_supports_sdpa", False):
+        print(f"note: {type(encoder).__name__} has no SDPA attention in transformers; using eager")
+        kernel = "eager"
+    encoder.set_attn_implementation(kernel)
+    return kernel
+
+
+def enable_gradient_checkpointing(encoder: PreTrainedModel) -> None:
+    """Recompute the encoder layers' activations in backward (``train.gradient_checkpointing``).
+
+    Non-reentrant checkpointing: it works with inputs that need no gradient, with DDP's unused
+    parameters and with ``torch.compile``, and it replays dropout with the saved RNG state, so the
+    loss and the gradients are those of the plain run.
+    """
+    encoder.config.use_cache = False  # an encoder caches nothing; says so before transformers warns
+    kwargs = {"use_reentrant": False}
+    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5.2x names it so
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def is_checkpointing(encoder: PreTrainedModel) -> bool:
+    """Whether any layer of the encoder recomputes its activations in backward."""
+    return any(getattr(m, "gradient_checkpointing", False) for m in encoder.modules())

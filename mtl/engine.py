@@ -7,19 +7,28 @@ they run forward, backward and the optimizer step. Everything around that is an 
   restored (:func:`start_rng`); ``train.compile`` applied (:func:`compile_model`);
 - each batch: the non-finite loss check under ``train.nan_policy`` (all DDP ranks agree), the task's
   loss weight, the running loss per task;
-- each step: TensorBoard scalars (``loss/<task>``, ``loss/total``, ``lr``), evaluation and
-  best-checkpoint selection every ``eval_every`` steps, a checkpoint every ``save_every`` steps and on
-  SIGINT/SIGTERM (then the engine stops);
+- each step: the progress bar or log line (:mod:`mtl.progress`), the scalars (``loss/<task>``,
+  ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.reporting`), evaluation and best-checkpoint
+  selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
+  task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops);
 - the end: the final checkpoint, the last evaluation and the run's summary.
 
-Both engines therefore write the same TensorBoard tags into ``<output>/tensorboard`` and the same
-checkpoints, and report the same summary.
+Checkpoint selection is twofold. The joint best (``<output>/best``) maximises ``train.select_metric``
+over evaluations of all tasks. Each task's own best (``<output>/best-<task>``, listed in
+``<output>/task_best.json``) maximises that task's selection metric (:meth:`mtl.tasks.base.Task.select_metric`)
+over every evaluation of the task; it is a full checkpoint, so ``evaluate``, ``predict`` and
+``finetune`` take it like any other.
+
+Both engines therefore write the same tags into ``<output>/tensorboard/<run>`` (one folder per run and
+per resume) and the same checkpoints, and report the same summary.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import signal
+import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -29,10 +38,40 @@ import torch.distributed as dist
 from transformers import set_seed
 
 from mtl.checkpoint import restore_rng
+from mtl.encoder import enable_gradient_checkpointing
 from mtl.errors import KlueInputError
+from mtl.progress import Progress, is_terminal
+from mtl.reporting import Reporter
 from mtl.session import BEST, LAST, Session
 from mtl.stream import MultiTaskStream
-from mtl.tensorboard import TensorBoard
+
+TASK_BEST_JSON = "task_best.json"
+
+
+def task_best_dir(task: str) -> str:
+    """The folder name of ``task``'s own best checkpoint under the output folder."""
+    return f"{BEST}-{task}"
+
+
+def task_eval_intervals(session: Session) -> dict[str, int]:
+    """Steps between evaluations of each task alone: ``train.evals_per_epoch`` per epoch of the task.
+
+    An epoch of a task lasts ``max_steps / epochs`` steps, with the epochs the budget plans for it
+    (:func:`mtl.budget.budget_rows`, the numbers the sampler runs on). Tasks without dev data, and all
+    tasks when ``evals_per_epoch`` is 0, have none.
+    """
+    cfg = session.cfg.train
+    if not cfg.evals_per_epoch:
+        return {}
+    from mtl.budget import budget_rows
+
+    rows = budget_rows(session.cfg, session.train_sizes(), session.world_size)
+    intervals = {}
+    for row in rows:
+        if session.data[row.task].dev is None or row.epochs <= 0:
+            continue
+        intervals[row.task] = max(1, round(cfg.max_steps / (row.epochs * cfg.evals_per_epoch)))
+    return intervals
 
 
 class StopRequested:
@@ -123,10 +162,12 @@ class EngineRun:
         self.session = session
         self.cfg = session.cfg.train
         self.optimizer, self.scheduler, self.stream = optimizer, scheduler, stream
-        self.progress = progress
+        # Evaluation's per-task bars only on a terminal (elsewhere they would be carriage-return spam).
+        self.progress = progress and is_terminal(sys.stderr)
         self.weights = {name: session.cfg.tasks[name].loss_weight for name in session.data}
         # Saved with every checkpoint: the best selection score so far and the skipped-batch count.
-        self.extra: dict[str, Any] = {"best_score": -math.inf, "skipped_batches": 0}
+        # task_best: per task {"metric", "value", "step"} of its own best evaluation so far.
+        self.extra: dict[str, Any] = {"best_score": -math.inf, "skipped_batches": 0, "task_best": {}}
         self.start_step = 0
         if session.resume_state is not None:
             state = session.resume_state
@@ -138,11 +179,22 @@ class EngineRun:
         self.losses: list[float] = []  # the weighted loss of every optimizer step
         self.task_means: dict[str, float] = {}  # mean loss per task over the last logging window
         self.stopped_at: int | None = None
+        self.eval_intervals = task_eval_intervals(session)
         self._step_loss = 0.0
+        self._window: list[float] = []  # the step losses since the last log
         self._running: dict[str, list[float]] = defaultdict(list)
         self._stop = StopRequested()
         self._t0 = 0.0
-        self.tb = TensorBoard(session.output_dir / "tensorboard", enabled=session.is_main)
+        self.tb = Reporter(
+            session.output_dir,
+            self.cfg.report_to,
+            start_step=self.start_step,
+            config=session.cfg.to_dict(),
+            enabled=session.is_main,
+        )
+        self.progress_bar = Progress(
+            self.cfg.max_steps, self.start_step, list(session.data), enabled=progress and session.is_main
+        )
 
     def __enter__(self) -> EngineRun:
         self._stop.__enter__()
@@ -150,13 +202,16 @@ class EngineRun:
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.__exit__(*exc)
+        self.progress_bar.close()
         self.tb.close()
 
     # -- the start ---------------------------------------------------------------------------------
     def begin(self) -> None:
-        """Train mode, ``train.compile``, and the RNG state of the first step."""
+        """Train mode, gradient checkpointing, ``train.compile``, and the RNG state of the first step."""
         model = self.session.model
         model.train()
+        if self.cfg.gradient_checkpointing:
+            enable_gradient_checkpointing(model.encoder)
         if self.cfg.compile:
             compile_model(model)
         start_rng(self.session)
@@ -189,16 +244,29 @@ class EngineRun:
         """Log, evaluate and save as configured after optimizer step ``step``; True: stop now."""
         cfg = self.cfg
         self.losses.append(self._step_loss)
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
+        self._window.append(self._step_loss)
+        lr = self.scheduler.get_last_lr()[0]
+        window_mean = sum(self._window) / len(self._window)
+        logged = step % cfg.log_every == 0 or step == cfg.max_steps
+        if logged:
             self.task_means = {t: sum(v) / len(v) for t, v in self._running.items() if v}
             for task, value in self.task_means.items():
                 self.tb.scalar(f"loss/{task}", value, step)
-            self.tb.scalar("loss/total", self._step_loss, step)
-            self.tb.scalar("lr", self.scheduler.get_last_lr()[0], step)
+            # The mean over the window, like the per-task losses (one step's loss is one task's batch).
+            self.tb.scalar("loss/total", window_mean, step)
+            self.tb.scalar("lr", lr, step)
             self._running.clear()
+        self.progress_bar.step(step, self.task_means if logged else None, window_mean, lr)
+        if logged:
+            self._window.clear()
         self._step_loss = 0.0
-        if cfg.eval_every and step % cfg.eval_every == 0 and step != cfg.max_steps:
-            self.evaluate_and_select(step)
+        if step != cfg.max_steps:  # the final evaluation is finish()'s
+            if cfg.eval_every and step % cfg.eval_every == 0:
+                self.evaluate_and_select(step)
+            else:
+                due = [t for t, every in self.eval_intervals.items() if step % every == 0]
+                if due:
+                    self.evaluate_tasks(step, due)
         if (cfg.save_every and step % cfg.save_every == 0) or self._stop.requested:
             self.checkpoint(step)
         if self._stop.requested:
@@ -213,18 +281,59 @@ class EngineRun:
     def evaluate_and_select(self, step: int) -> dict[str, dict[str, float]]:
         """Dev metrics of every task; ``<output>/best`` when ``train.select_metric`` improved."""
         session = self.session
-        results = session.evaluate(progress=self.progress)
+        results = self.evaluate_tasks(step, None)
         if not results:
             return results
-        for task, metrics in results.items():
-            for name, value in metrics.items():
-                self.tb.scalar(f"dev/{task}/{name}", value, step)
         score = session.selection_score(results)
         session.history.append({"step": step, "score": score, "results": results})
         if score > self.extra["best_score"]:
             self.extra["best_score"], self.extra["best_step"] = score, step
             session.save(BEST, None)
+            self.write_task_best()
         return results
+
+    def evaluate_tasks(self, step: int, tasks: list[str] | None) -> dict[str, dict[str, float]]:
+        """Dev metrics of ``tasks`` (None: all), logged; each task's own best kept and saved."""
+        results = self.session.evaluate(progress=self.progress, tasks=tasks)
+        for task, metrics in results.items():
+            for name, value in metrics.items():
+                self.tb.scalar(f"dev/{task}/{name}", value, step)
+        self.select_task_best(step, results)
+        return results
+
+    def select_task_best(self, step: int, results: dict[str, dict[str, float]]) -> None:
+        """Save ``best-<task>`` for every task whose selection metric beat its best so far."""
+        best = self.extra["task_best"]
+        improved = []
+        for task, metrics in results.items():
+            metric = self.session.data[task].task.select_metric()
+            value = metrics[metric]
+            if task not in best or value > best[task]["value"]:
+                best[task] = {"metric": metric, "value": value, "step": step}
+                improved.append(task)
+        for task in improved:
+            if self.cfg.save_task_best:
+                self.session.save(task_best_dir(task), None)
+            self.tb.scalar(f"best/{task}/{best[task]['metric']}", best[task]["value"], step)
+        if improved:
+            self.write_task_best()
+
+    def write_task_best(self) -> None:
+        """``<output>/task_best.json``: the joint best and each task's own best, with steps and folders."""
+        if not self.session.is_main:
+            return
+        tasks = {
+            task: {**entry, "checkpoint": task_best_dir(task) if self.cfg.save_task_best else None}
+            for task, entry in self.extra["task_best"].items()
+        }
+        joint = {
+            "select_metric": self.cfg.select_metric,
+            "score": self.extra["best_score"] if math.isfinite(self.extra["best_score"]) else None,
+            "step": self.extra.get("best_step"),
+            "checkpoint": BEST,
+        }
+        text = json.dumps({"joint": joint, "tasks": tasks}, indent=2, ensure_ascii=False)
+        (self.session.output_dir / TASK_BEST_JSON).write_text(text + "\n", encoding="utf-8")
 
     # -- the end -----------------------------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
@@ -239,6 +348,7 @@ class EngineRun:
         self.checkpoint(step)
         results = self.evaluate_and_select(step)
         self.checkpoint(step)
+        self.report_final(step, results)
         return {
             "steps": step,
             "stopped": False,
@@ -247,6 +357,30 @@ class EngineRun:
             "seconds": seconds,
             **self.extra,
         }
+
+    def report_final(self, step: int, results: dict[str, dict[str, float]]) -> None:
+        """The scoreboard as a table and the final evaluation's confusion matrices, to every reporter."""
+        if not results or not self.session.is_main:
+            return
+        best = self.extra["task_best"]
+        rows = []
+        for task, metrics in results.items():
+            own = best.get(task, {})
+            for name, value in metrics.items():
+                mine = own.get("metric") == name
+                rows.append(
+                    [task, name, value, own.get("value") if mine else None, own.get("step") if mine else None]
+                )
+        columns = ["task", "metric", f"step {step}", "task's best", "task's best step"]
+        self.tb.table("scoreboard", columns, rows, step)
+        from mtl.scoreboard import classification_details, confusion_image
+
+        for task, predictions in self.session.last_predictions.items():
+            td = self.session.data[task]
+            pairs = td.task.label_pairs(td.dev.records, predictions)  # type: ignore[union-attr]
+            if pairs is not None:
+                _, matrix = classification_details(*pairs)
+                self.tb.image(f"{task}/confusion_matrix", confusion_image(matrix), step)
 
     def stopped(self) -> dict[str, Any]:
         """The summary of a run stopped by a signal (its checkpoint is saved by :meth:`end_step`)."""

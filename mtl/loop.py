@@ -3,7 +3,7 @@
 Each optimizer step takes ``gradient_accumulation_steps`` batches from the multi-task stream
 (each batch one task, chosen by the temperature sampler), scales each task's loss by its weight and
 by the accumulation count, clips, steps AdamW and the schedule. What happens around the steps
-(resume, RNG, the non-finite loss check, TensorBoard, evaluation and best-checkpoint selection,
+(resume, RNG, the non-finite loss check, progress, TensorBoard / W&B, evaluation and best-checkpoint selection,
 checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is :class:`mtl.engine.EngineRun`, shared
 with the Trainer engine.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from mtl.engine import EngineRun
 from mtl.session import Session
@@ -32,13 +31,6 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
         run.begin()
         ddp = DistributedDataParallel(model, find_unused_parameters=True) if session.world_size > 1 else None
         forward = ddp or model
-        bar = tqdm(
-            total=cfg.max_steps,
-            initial=run.start_step,
-            desc="train",
-            unit="step",
-            disable=not (progress and session.is_main),
-        )
         for step in range(run.start_step + 1, cfg.max_steps + 1):
             for _ in range(accum):
                 batch = next(stream)
@@ -58,12 +50,6 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            bar.update(1)
-            stop = run.end_step(step)
-            if run.task_means:
-                bar.set_postfix({t: f"{v:.3f}" for t, v in run.task_means.items()}, refresh=False)
-            if stop:
-                bar.close()
+            if run.end_step(step):  # also the progress bar or log line
                 return run.stopped()
-        bar.close()
         return run.finish()

@@ -13,11 +13,16 @@ from mtl.tasks import TASKS
 
 
 def build_scoreboard(
-    results: Mapping[str, Mapping[str, float]], counts: Mapping[str, int] | None = None
+    results: Mapping[str, Mapping[str, float]],
+    counts: Mapping[str, int] | None = None,
+    task_best: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Rows in registry order (KLUE's tasks, then the rest in result order): metrics, unit count, and
     the published KLUE-RoBERTa-base numbers. Those are TEST-set numbers (the KLUE test sets are hidden),
     so they are a reference point, not a like-for-like comparison with dev scores.
+
+    ``task_best`` (a training run's ``task_best.json`` "tasks") adds each task's own best checkpoint:
+    its selection metric, value and step, beside the joint checkpoint's metrics.
     """
     rows = []
     order = [t for t in TASKS if t in results] + [t for t in results if t not in TASKS]
@@ -31,6 +36,8 @@ def build_scoreboard(
                 "published_test": dict(published),
             }
         )
+        if task_best and task in task_best:
+            rows[-1]["task_best"] = dict(task_best[task])
     return {
         "rows": rows,
         "note": "published = KLUE-RoBERTa-base on the hidden KLUE test sets (reference only)",
@@ -39,17 +46,31 @@ def build_scoreboard(
 
 def render_markdown(board: Mapping[str, Any]) -> str:
     """A Markdown table (also what the terminal shows)."""
+    own = any("task_best" in row for row in board["rows"])
     lines = [
-        "| task | n | metrics (dev, official) | KLUE-RoBERTa-base (published, test) |",
-        "|---|---:|---|---|",
+        "| task | n | metrics (dev, official) |"
+        + (" task's own best (step) |" if own else "")
+        + " KLUE-RoBERTa-base (published, test) |",
+        "|---|---:|---|" + ("---|" if own else "") + "---|",
     ]
     for row in board["rows"]:
         metrics = " · ".join(f"{k} {v:.2f}" for k, v in row["metrics"].items())
         published = " · ".join(f"{k} {v:.2f}" for k, v in row["published_test"].items())
+        best = ""
+        if own and "task_best" in row:
+            b = row["task_best"]
+            best = f" {b['metric']} {b['value']:.2f} (step {b['step']}) |"
+        elif own:
+            best = "  |"
         lines.append(
-            f"| {row['task']} | {row['n'] if row['n'] is not None else ''} | {metrics} | {published} |"
+            f"| {row['task']} | {row['n'] if row['n'] is not None else ''} | {metrics} |{best} {published} |"
         )
     lines.append("")
+    if own:
+        lines.append(
+            "_metrics = the final evaluation (the `last` checkpoint); task's own best = the checkpoint "
+            "`best-<task>`, chosen by the task's selection metric at the step shown_"
+        )
     lines.append(f"_{board['note']}_")
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ spent. The engines (mtl/loop.py, mtl/trainer.py) only differ in how they step.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,14 @@ from heads import build_head
 from mtl.budget import sampler_settings
 from mtl.checkpoint import TrainingState, capture_rng, load_checkpoint, load_training_state, save_checkpoint
 from mtl.config import RunConfig, check_contained_path
-from mtl.encoder import build_encoder, pretrained_lm_head
+from mtl.encoder import build_encoder, pretrained_lm_head, set_attention
 from mtl.errors import KlueInputError
 from mtl.evaluation import evaluate_split
 from mtl.model import MultiTaskModel
 from mtl.optim import build_optimizer, build_scheduler
 from mtl.pipeline import TaskData, add_task_tokens, prepare, setup_task
+from mtl.progress import is_terminal
+from mtl.reporting import check_reporters
 from mtl.stream import MultiTaskStream
 from mtl.tasks.base import Task
 from mtl.tokenizer import load_tokenizer
@@ -49,6 +52,7 @@ class Session:
     world_size: int = 1
     resume_state: TrainingState | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    last_predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:
@@ -82,13 +86,18 @@ class Session:
         optimizer = build_optimizer(model or self.model, self.cfg.train, self.cfg)
         return optimizer, build_scheduler(optimizer, self.cfg.train)
 
-    def evaluate(self, *, progress: bool = True) -> dict[str, dict[str, float]]:
-        """Official dev metrics of every task that has a dev split."""
+    def evaluate(
+        self, *, progress: bool = True, tasks: list[str] | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Official dev metrics of every task (or of ``tasks``) that has a dev split.
+
+        The predictions are kept in ``last_predictions`` (confusion matrices of the final evaluation).
+        """
         results = {}
         for name, td in self.data.items():
-            if td.dev is None:
+            if td.dev is None or (tasks is not None and name not in tasks):
                 continue
-            _, metrics = evaluate_split(
+            predictions, metrics = evaluate_split(
                 self.model,
                 td.task,
                 td.dev,
@@ -98,6 +107,7 @@ class Session:
                 autocast_dtype=self.autocast_dtype,
             )
             results[name] = metrics
+            self.last_predictions[name] = predictions
         return results
 
     def selection_score(self, results: dict[str, dict[str, float]]) -> float:
@@ -240,6 +250,7 @@ def build_session(
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
     check_writable(output_dir)
+    check_reporters(cfg.train.report_to)  # before any data is read: a missing package is a quick exit
     cache_dir = resolve_cache_dir(cfg, output_dir)
     device = pick_device(rank)
 
@@ -270,10 +281,11 @@ def build_session(
         if not cfg.encoder.random_init:
             start_lm_heads(model, cfg.encoder.name, len(tokenizer))
 
-    data = prepare(
-        cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=progress and rank == 0
-    )
+    # Featurization bars only on a terminal: elsewhere their carriage returns pile up in the log.
+    show = progress and rank == 0 and is_terminal(sys.stderr)
+    data = prepare(cfg, tokenizer, tasks=tasks, resources=resources, cache_dir=cache_dir, progress=show)
     check_heads_fit(model, [td.task for td in data.values()], source)
+    set_attention(model.encoder, cfg.encoder.attn_implementation)
     model.to(device)
     return Session(
         cfg, output_dir, tokenizer, data, model, device, pick_autocast(cfg, device), rank, world, resume_state

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from mtl.engine import EngineRun
 from mtl.session import Session
@@ -94,13 +94,14 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
             logging_steps=cfg.log_every,
             save_strategy="no",
             eval_strategy="no",
-            report_to="none",  # TensorBoard is written by the EngineRun, with the custom loop's tags
+            report_to="none",  # TensorBoard / W&B are written by the EngineRun, with the custom loop's tags
             remove_unused_columns=False,
             seed=cfg.seed,
             bf16=session.autocast_dtype is torch.bfloat16,
             use_cpu=session.device.type == "cpu",
             ddp_find_unused_parameters=True,
-            disable_tqdm=not (progress and session.is_main),
+            # The EngineRun shows progress for both engines (every task's loss, plain lines off a terminal).
+            disable_tqdm=True,
         )
         trainer = MultiTaskTrainer(
             model=session.model,
@@ -110,5 +111,6 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
             optimizers=(optimizer, scheduler),
             callbacks=[EngineCallback(run)],
         )
+        trainer.remove_callback(PrinterCallback)  # would print the Trainer's own log dicts
         trainer.train()
         return run.stopped() if run.stopped_at is not None else run.finish()

@@ -68,7 +68,9 @@ def test_train_writes_checkpoint_scoreboard_and_logs(joint: Path) -> None:
     board = json.loads((joint / "scoreboard.json").read_text())
     assert [row["task"] for row in board["rows"]] == list(TASK_NAMES)
     assert "uas_plain" in board["rows"][TASK_NAMES.index("dp")]["metrics"]
-    assert any(p.name.startswith("events.out.tfevents") for p in (joint / "tensorboard").iterdir())
+    (log_dir,) = (joint / "tensorboard").iterdir()  # one folder per run
+    assert log_dir.name.endswith("-start")
+    assert any(p.name.startswith("events.out.tfevents") for p in log_dir.iterdir())
     run = json.loads((last / "run.json").read_text())
     assert run["config"]["train"]["seed"] == 42 and "transformers" in run["versions"]
 

@@ -33,6 +33,9 @@ class Task:
     #: the first official metric, used for model selection and the trivial-baseline comparison
     main_metric: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
+    #: the metric the task's own best checkpoint is chosen by (None: ``main_metric``); KLUE-baseline's
+    #: per-task choice for the KLUE tasks. ``tasks.<t>.select_metric`` overrides it.
+    selection_metric: ClassVar[str | None] = None
 
     # -- defaults and facts the rest of the project reads from the registry --------------------
     #: max sequence length when the config gives none (KLUE-baseline's, for the KLUE tasks)
@@ -199,6 +202,11 @@ class Task:
     ) -> list[dict[str, Any]]:
         """One API result per record from the contract predictions (and the head outputs)."""
         raise NotImplementedError(f"task {self.name} has no API results")
+
+    def select_metric(self) -> str:
+        """The metric this task's own best checkpoint maximises: the config's, the task's, or the main one."""
+        chosen = getattr(getattr(self, "settings", None), "select_metric", None)
+        return chosen or type(self).selection_metric or self.main_metric
 
 
 def single_label_pairs(

@@ -46,6 +46,7 @@ class DpTask(Task):
     labels = DP_DEPRELS
     prediction_fields = ("heads", "deprels")
     main_metric = "uas"
+    selection_metric = "las"  # KLUE-baseline's checkpoint selection
     metric_names = ("uas", "las", "uas_plain", "las_plain")
 
     head_kind = "biaffine"

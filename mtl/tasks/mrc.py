@@ -45,6 +45,7 @@ class MrcTask(Task):
     labels: tuple[str, ...] = ()
     prediction_fields = ("answer",)
     main_metric = "exact_match"
+    selection_metric = "rouge_w"  # KLUE-baseline's checkpoint selection
     metric_names = ("exact_match", "rouge_w")
 
     # -- model side ------------------------------------------------------------------------------

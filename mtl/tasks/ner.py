@@ -49,6 +49,7 @@ class NerTask(Task):
     labels = NER_LABELS
     prediction_fields = ("tags",)
     main_metric = "entity_f1"
+    selection_metric = "char_f1"  # KLUE-baseline's checkpoint selection
     metric_names = ("entity_f1", "char_f1")
 
     head_kind = "token_tagging"

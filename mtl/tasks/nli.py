@@ -27,6 +27,7 @@ class NliTask(ClassificationTask):
     text_fields = ("premise", "hypothesis")
     prediction_fields = ("label",)
     main_metric = "accuracy"
+    selection_metric = "accuracy"  # KLUE-baseline's checkpoint selection
     metric_names = ("accuracy",)
 
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:

@@ -110,6 +110,7 @@ class ReTask(Task):
     labels = RE_LABELS
     prediction_fields = ("label", "probs")
     main_metric = "micro_f1"
+    selection_metric = "micro_f1"  # KLUE-baseline's checkpoint selection
     metric_names = ("micro_f1", "auprc")
 
     def reference_prediction(self, key: Key, gold: Any, *, alter: bool, seed: int) -> dict[str, Any]:

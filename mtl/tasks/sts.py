@@ -28,6 +28,7 @@ class StsTask(SentenceTask):
     head_kind = "regression"
     prediction_fields = ("score",)
     main_metric = "pearsonr"
+    selection_metric = "pearsonr"  # KLUE-baseline's checkpoint selection
     metric_names = ("pearsonr", "f1")
 
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:

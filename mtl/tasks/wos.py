@@ -283,6 +283,7 @@ class WosTask(Task):
     prediction_fields = ("state",)
     key_fields = ("guid", "turn")  # a unit is one user turn of a dialogue
     main_metric = "joint_goal_accuracy"
+    selection_metric = "slot_f1"  # KLUE-baseline's checkpoint selection
     metric_names = ("joint_goal_accuracy", "slot_f1")
 
     def gold_units(self, records: Sequence[Mapping[str, Any]]) -> dict[Key, Any]:

@@ -27,6 +27,7 @@ class YnatTask(ClassificationTask):
     text_fields = ("title",)
     prediction_fields = ("label",)
     main_metric = "macro_f1"
+    selection_metric = "macro_f1"  # KLUE-baseline's checkpoint selection
     metric_names = ("macro_f1",)
 
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
