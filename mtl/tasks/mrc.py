@@ -145,6 +145,20 @@ class MrcTask(Task):
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return mrc_metrics([[a["text"] for a in g["answers"]] for g in golds], [p["answer"] for p in preds])
 
+    scoring_unit = "question"
+    official_dev_file = "klue-mrc-v1_dev.subset.json"
+    baseline_description = "always unanswerable"
+
+    def split_texts(self, item: Any) -> list[str]:
+        paragraphs = item["paragraphs"]
+        questions = [q["question"] for p in paragraphs for q in p["qas"]]
+        return [item.get("title", ""), *(p["context"] for p in paragraphs), *questions]
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return [{"guid": r["guid"], "answer": ""} for r in heldout]
+
 
 def context_range(sequence_ids: list[int | None]) -> tuple[int, int]:
     """(first, last) token position of the context (sequence 1) in a window; (0, -1) when it has none."""

@@ -33,3 +33,30 @@ class StsTask(SentenceTask):
             {"guid": records[i]["guid"], "score": float(o["score"])}
             for i, o in zip(features["example_index"], outputs, strict=True)
         ]
+
+    official_dev_file = "klue-sts-v1.1_dev.json"
+    baseline_description = "mean train score"
+    nonneural_description = (
+        "character/word overlap of the pair, linear fit to the score on train, clipped to 0-5"
+    )
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        mean = sum(r["score"] for r in train) / len(train)
+        return [{"guid": r["guid"], "score": mean} for r in heldout]
+
+    def nonneural_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        from mtl.baselines import linear_fit, overlap_features
+
+        first, second = self.text_fields
+        model = linear_fit(
+            [overlap_features(r[first], r[second]) for r in train], [r["score"] for r in train]
+        )
+        scores = model.predict([overlap_features(r[first], r[second]) for r in heldout])
+        return [
+            {"guid": r["guid"], "score": float(min(max(s, 0.0), 5.0))}
+            for r, s in zip(heldout, scores, strict=True)
+        ]

@@ -457,3 +457,22 @@ class WosTask(Task):
             return time
         key = raw.replace(" ", "")
         return self._spellings[slot].get(key) or self._any_spelling.get(key, raw)
+
+    scoring_unit = "user turn"
+    official_dev_file = "wos-v1_dev.subset.json"
+    # "감사합니다." ends a hundred dialogues: grouping by it would put most of WoS on one side
+    formulaic_min_items = 3
+    baseline_description = "empty state"
+
+    def split_texts(self, item: Any) -> list[str]:
+        return [turn["text"] for turn in item["dialogue"]]
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return [
+            {"guid": r["guid"], "turn": i, "state": []}
+            for r in heldout
+            for i, turn in enumerate(r["dialogue"])
+            if turn["role"] == "user"
+        ]
