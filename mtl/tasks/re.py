@@ -199,7 +199,10 @@ class ReTask(Task):
 
     official_dev_file = "klue-re-v1.1_dev.json"
     baseline_description = "always no_relation"
-    nonneural_description = "TF-IDF char 1-3-gram logistic regression on the entity type pair, the words between, both entities, the sentence"
+    nonneural_description = (
+        "TF-IDF char 1-3-gram logistic regression (C = 4, fixed) on the entity type pair, the text between the"
+        " entities and both entities"
+    )
 
     def split_texts(self, item: Any) -> list[str]:
         return [item["sentence"]]
