@@ -160,9 +160,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     )
 
     from mtl.pipeline import add_task_tokens, prepare, setup_task
-    from mtl.tokenizer import load_tokenizer
+    from mtl.tokenizer import encoder_tokenizer
 
-    tokenizer = load_tokenizer(cfg.encoder.tokenizer or cfg.encoder.name)
+    tokenizer = encoder_tokenizer(cfg.encoder)
     add_task_tokens(tokenizer, [setup_task(n, small, tokenizer) for n in small.tasks])
     sizes = {
         n: len(td.train.features)
