@@ -193,3 +193,35 @@ def test_nonneural_re_beats_always_no_relation_on_real_data(tmp_path: Path) -> N
     fitted = score("re", tmp_path / "re_heldout.json", tmp_path / "nonneural_baseline.jsonl")
     assert trivial["metrics"]["micro_f1"] == 0.0
     assert fitted["metrics"]["micro_f1"] > 30.0
+
+
+def test_results_table_counts_units_as_the_metric_does_and_shows_the_seed_spread() -> None:
+    from mtl.config import RunConfig, TaskConfig
+    from mtl.experiment import render, seed_spread
+
+    runs = {"1": {"wos": {"joint_goal_accuracy": 1.0, "slot_f1": 10.0}}}
+    runs["2"] = {"wos": {"joint_goal_accuracy": 3.0, "slot_f1": 14.0}}
+    spread = seed_spread(runs)
+    assert spread["wos"]["joint_goal_accuracy"] == {
+        "mean": 2.0,
+        "sd": pytest.approx(2**0.5),
+        "min": 1.0,
+        "max": 3.0,
+    }
+    report = {
+        "seed": 1,
+        "seeds": [1, 2],
+        "joint": {"steps": 10, "seconds": 60.0, "results": runs["1"]},
+        "seed_spread": spread,
+        "baselines": {
+            "wos": {
+                "units": 1038,
+                "trivial": {"metrics": {"joint_goal_accuracy": 1.16, "slot_f1": 1.16}, "seconds": 0.0},
+                "nonneural": None,
+            }
+        },
+    }
+    page = render(report, RunConfig(tasks={"wos": TaskConfig()}))
+    assert (
+        "| wos | 1038 user turns | joint_goal_accuracy | 1.16 | — | 1.00 | 2.00 ± 1.41 (1.00–3.00) |" in page
+    )
