@@ -2,7 +2,7 @@
 
     from mtl import KlueMultiTask
     m = KlueMultiTask.from_pretrained("runs/demo/best", device="cpu")
-    m.predict("ynat", ["유튜브 내달 2일까지 크리에이터 지원 공간 운영"])  # [{"label": ..., "probs": {...}}]
+    m.predict(m.tasks[0], inputs)  # one result per input; the README shows each task's inputs and results
 
 ``predict`` turns raw inputs into records (each task's ``records_from_inputs``), then takes the
 same path as ``klue-mtl predict`` (:meth:`KlueMultiTask.predict_records`): featurize, length-sorted

@@ -46,7 +46,11 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
     counts = split_official(args.data_dir, args.output)
     for task, c in counts.items():
-        print(f"{task:>5}: {c['train']:>6} train  {c['heldout']:>5} held-out")
+        print(
+            f"{task:>5}: {c['train']:>6} train  {c['heldout']:>5} held-out  "
+            f"({c['items']} items in {c['groups']} groups, largest {c['largest_group']}; "
+            f"{c['formulaic_texts']} formulaic texts not grouping)"
+        )
     return 0
 
 
@@ -185,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=200,
         help="held-out records scored per task in comparisons",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="seeds of the joint run: the first is the headline run, the others repeat it for the spread",
+    )
+    p.add_argument(
+        "--no-comparisons", action="store_true", help="stop after the joint runs (no 400-step comparisons)"
     )
     add_overrides(p)
     p.set_defaults(func=_lazy_module("mtl.experiment", "cmd_experiment"))

@@ -2,12 +2,15 @@
 
 One command, deterministic for a seed:
 
-1. split every real dev file 80/20 (:mod:`mtl.split`),
-2. score the trivial baselines on the held-out 20% (:mod:`mtl.baselines`),
-3. train the config jointly (the headline run) and score it on the held-out 20%,
+1. split every real dev file 80/20, leak-free (:mod:`mtl.split`),
+2. score the trivial and the non-neural baselines on the held-out 20% (:mod:`mtl.baselines`; each
+   task's ``trivial_baseline`` / ``nonneural_baseline``), by the same ``score`` code as the model,
+3. train the config jointly (the headline run, first of ``--seeds``) and score it on the held-out
+   20%; the other seeds repeat the joint run only, for the seed-to-seed spread,
 4. comparisons at a smaller budget (``--compare-steps``): joint vs single-task with the same number
    of updates per task, temperature T = 1, 2, 5, and the custom loop vs the Trainer,
 5. write ``results.json``, ``results.md`` and the per-task training-loss curves as a PNG.
+   ``results.json`` is rewritten after every stage, so a long run's finished stages can be read.
 """
 
 from __future__ import annotations
@@ -15,18 +18,17 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import statistics
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mtl.baselines import DESCRIPTIONS, trivial_predictions
 from mtl.config import RunConfig, load_config
 from mtl.errors import KlueInputError
 from mtl.io import write_jsonl
 from mtl.scoring import score
 from mtl.split import split_official
-from mtl.tasks import klue_tasks
 from samplers import TemperatureSampler
 
 
@@ -48,19 +50,52 @@ def updates_per_task(cfg: RunConfig, sizes: dict[str, int]) -> dict[str, int]:
     return dict(Counter(sampler.draw(cfg.train.max_steps * cfg.train.gradient_accumulation_steps)))
 
 
-def baselines(cfg: RunConfig, split_dir: Path, out: Path) -> dict[str, dict[str, float]]:
+def baselines(cfg: RunConfig, out: Path) -> dict[str, dict[str, Any]]:
+    """Trivial and non-neural baselines of every configured task, scored on its held-out file."""
     from mtl.pipeline import resolve_path
     from mtl.tasks import get_task
 
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, tc in cfg.tasks.items():
         task = get_task(name)
-        train, dev = resolve_path(cfg, tc.train), resolve_path(cfg, tc.dev)  # type: ignore[arg-type]
-        preds = trivial_predictions(name, task.read(train), task.read(dev))
-        path = out / f"baseline-{name}.jsonl"
-        write_jsonl(path, preds)
-        results[name] = score(name, dev, path)["metrics"]
+        train_path, dev = resolve_path(cfg, tc.train), resolve_path(cfg, tc.dev)  # type: ignore[arg-type]
+        train, heldout = task.read(train_path), task.read(dev)
+        row: dict[str, Any] = {}
+        for kind, fit in (("trivial", task.trivial_baseline), ("nonneural", task.nonneural_baseline)):
+            t0 = time.perf_counter()
+            preds = fit(train, heldout)
+            seconds = time.perf_counter() - t0
+            if preds is None:
+                row[kind] = None
+                continue
+            path = out / f"baseline-{kind}-{name}.jsonl"
+            write_jsonl(path, preds)
+            scored = score(name, dev, path)
+            row[kind] = {"metrics": scored["metrics"], "seconds": seconds}
+            row["units"] = scored["n"]
+        results[name] = row
     return results
+
+
+def seed_spread(runs: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per task and metric: mean, sample standard deviation, min and max over the seeds' results."""
+    spread: dict[str, dict[str, dict[str, float]]] = {}
+    first = next(iter(runs.values()))
+    for task, metrics in first.items():
+        spread[task] = {}
+        for metric in metrics:
+            values = [r[task][metric] for r in runs.values()]
+            spread[task][metric] = {
+                "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "min": min(values),
+                "max": max(values),
+            }
+    return spread
+
+
+def _save(report: dict[str, Any], out: Path) -> None:
+    (out / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -70,15 +105,34 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     counts = split_official(args.data_dir, split_dir)
     overrides = [f"data_dir={split_dir.resolve()}", *(args.overrides or [])]
     cfg = load_config(args.config, overrides)
-    report: dict[str, Any] = {"config": args.config, "split_counts": counts, "seed": cfg.train.seed}
+    seeds = list(args.seeds or [cfg.train.seed])
+    cfg.train.seed = seeds[0]
+    report: dict[str, Any] = {"config": args.config, "split_counts": counts, "seed": seeds[0], "seeds": seeds}
 
-    report["baselines"] = baselines(cfg, split_dir, out)
+    t0 = time.perf_counter()
+    report["baselines"] = baselines(cfg, out)
+    report["baselines_seconds"] = time.perf_counter() - t0
+    _save(report, out)
     main = _run(cfg, out / "joint")
     report["joint"] = {
         "steps": cfg.train.max_steps,
         "seconds": main["wall_seconds"],
         "results": main["results"],
     }
+    _save(report, out)
+    by_seed = {str(seeds[0]): main["results"]}
+    report["joint_seeds"] = {str(seeds[0]): {"seconds": main["wall_seconds"], "results": main["results"]}}
+    for seed in seeds[1:]:
+        c = copy.deepcopy(cfg)
+        c.train.seed = seed
+        c.train.save_every = 0
+        run = _run(c, out / f"joint-seed-{seed}")
+        by_seed[str(seed)] = run["results"]
+        report["joint_seeds"][str(seed)] = {"seconds": run["wall_seconds"], "results": run["results"]}
+        report["seed_spread"] = seed_spread(by_seed)
+        _save(report, out)
+    if args.no_comparisons:
+        return _finish(report, cfg, out)
 
     small = copy.deepcopy(cfg)
     small.train.max_steps = args.compare_steps
@@ -94,6 +148,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         c.sampler.temperature = t
         temps[str(t)] = _run(c, out / f"temperature-{t:g}")
     report["temperature"] = {k: v["results"] for k, v in temps.items()}
+    _save(report, out)
 
     engine_cfg = copy.deepcopy(small)
     engine_cfg.train.engine = "trainer"
@@ -105,9 +160,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     )
 
     from mtl.pipeline import add_task_tokens, prepare, setup_task
-    from mtl.tokenizer import load_tokenizer
+    from mtl.tokenizer import encoder_tokenizer
 
-    tokenizer = load_tokenizer(cfg.encoder.tokenizer or cfg.encoder.name)
+    tokenizer = encoder_tokenizer(cfg.encoder)
     add_task_tokens(tokenizer, [setup_task(n, small, tokenizer) for n in small.tasks])
     sizes = {
         n: len(td.train.features)
@@ -129,8 +184,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         singles[name] = _run(c, out / f"single-{name}")["results"][name]
     report["single"] = singles
     report["joint_small"] = temps[str(small.sampler.temperature)]["results"]
+    return _finish(report, cfg, out)
 
-    (out / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+
+def _finish(report: dict[str, Any], cfg: RunConfig, out: Path) -> int:
+    _save(report, out)
     (out / "results.md").write_text(render(report, cfg), encoding="utf-8")
     from mtl.curves import draw_loss_curves
 
@@ -139,39 +197,61 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(metrics: dict[str, float] | None, keys: list[str] | None = None) -> str:
-    if not metrics:
+def _num(result: dict[str, Any] | None, metric: str) -> str:
+    return "—" if result is None else f"{result['metrics'][metric]:.2f}"
+
+
+def _spread(s: dict[str, float] | None) -> str:
+    if s is None:
         return "—"
-    return " · ".join(f"{k} {metrics[k]:.2f}" for k in (keys or list(metrics)))
+    return f"{s['mean']:.2f} ± {s['sd']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
 
 
 def render(report: dict[str, Any], cfg: RunConfig) -> str:
     """The results page (Markdown)."""
     from mtl.tasks import get_task
 
+    seeds = report.get("seeds", [report["seed"]])
     lines = [
-        f"Held-out 20% of the real KLUE dev sets; seed {report['seed']}; joint run {report['joint']['steps']} steps "
-        f"({report['joint']['seconds'] / 60:.1f} min); comparisons at {report['compare_steps']} steps, "
-        f"scored on the first {report['compare_dev_examples']} held-out records of each task.",
+        f"Held-out 20% of the real KLUE dev sets (leak-free split); joint run {report['joint']['steps']} steps "
+        f"({report['joint']['seconds'] / 60:.1f} min), seed {report['seed']}; seed spread over seeds "
+        f"{', '.join(map(str, seeds))}. Units are what `score` and the metric count.",
         "",
-        "| task | held-out units | trained (joint) | trivial baseline | first metric beats baseline? |",
-        "|---|---:|---|---|---|",
+        "| task | held-out units | metric | trivial | non-neural | joint (seed "
+        f"{report['seed']}) | joint, {len(seeds)} seeds: mean ± sd (min–max) |",
+        "|---|---:|---|---:|---:|---:|---|",
     ]
-    for name in klue_tasks():
-        if name not in cfg.tasks:
-            continue
-        main = get_task(name).main_metric
-        trained, base = report["joint"]["results"][name], report["baselines"][name]
-        beat = "yes" if trained[main] > base[main] else "**no**"
-        lines.append(
-            f"| {name} | {report['split_counts'][name]['heldout']} | {_fmt(trained)} | {_fmt(base)} ({DESCRIPTIONS[name]}) | {beat} ({main}) |"
+    spread = report.get("seed_spread", {})
+    for name in cfg.tasks:
+        task = get_task(name)
+        base = report["baselines"][name]
+        trained = report["joint"]["results"][name]
+        for i, metric in enumerate(task.metric_names):
+            units = f"{base['units']} {task.scoring_unit}s" if i == 0 else ""
+            cells = [
+                name if i == 0 else "",
+                units,
+                metric,
+                _num(base["trivial"], metric),
+                _num(base["nonneural"], metric),
+                f"{trained[metric]:.2f}",
+                _spread(spread.get(name, {}).get(metric)),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Baselines (fitted on the training side only, scored by `score`):", ""]
+    for name in cfg.tasks:
+        task = get_task(name)
+        b = report["baselines"][name]
+        nonneural = (
+            f"{task.nonneural_description} ({b['nonneural']['seconds']:.1f} s)" if b["nonneural"] else "—"
         )
+        lines.append(f"- **{name}**: trivial: {task.baseline_description}; non-neural: {nonneural}")
+    if "temperature" not in report:
+        return "\n".join(lines) + "\n"
     lines += ["", f"Comparisons ({report['compare_steps']} steps each; first official metric per task):", ""]
     header = ["task", "joint T=2", "single-task (same updates)", "T=1", "T=2", "T=5", "loop", "Trainer"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name in klue_tasks():
-        if name not in cfg.tasks:
-            continue
+    for name in cfg.tasks:
         m = get_task(name).main_metric
         row = [
             name,

@@ -31,7 +31,7 @@ from mtl.progress import is_terminal
 from mtl.reporting import check_reporters
 from mtl.stream import MultiTaskStream
 from mtl.tasks.base import Task
-from mtl.tokenizer import load_tokenizer
+from mtl.tokenizer import encoder_tokenizer
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
 BEST = "best"  # the best checkpoint by the selection metric
@@ -268,9 +268,7 @@ def build_session(
         if resume:
             resume_state = load_training_state(source)
     else:
-        tokenizer = load_tokenizer(
-            cfg.encoder.tokenizer or cfg.encoder.name, offline_ok=cfg.encoder.random_init
-        )
+        tokenizer = encoder_tokenizer(cfg.encoder)
         tasks = only_tasks or list(cfg.tasks)
         task_objs = [setup_task(name, cfg, tokenizer) for name in tasks]
         add_task_tokens(tokenizer, task_objs)

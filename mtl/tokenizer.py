@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
@@ -191,3 +192,77 @@ def load_tokenizer(name_or_path: str, *, offline_ok: bool = True) -> PreTrainedT
             f"cannot load tokenizer ({e.__class__.__name__}: {e}). Without network access, use a local "
             f"folder written by save_pretrained, or {OFFLINE_NAMES[0]!r} with a randomly initialised encoder",
         ) from None
+
+
+#: files ``save_pretrained`` writes for a tokenizer (any one marks a folder as holding its own)
+TOKENIZER_FILES: tuple[str, ...] = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+)
+
+
+def folder_tokenizer(name: str) -> bool:
+    """True when ``name`` is a local folder that holds tokenizer files (e.g. a saved or exported encoder)."""
+    folder = Path(name)
+    return folder.is_dir() and any((folder / f).is_file() for f in TOKENIZER_FILES)
+
+
+def encoder_tokenizer(cfg: Any) -> PreTrainedTokenizerBase:
+    """The tokenizer a run pairs with its encoder (``cfg`` is the run's ``EncoderConfig``).
+
+    - random initialisation: ``encoder.tokenizer`` (default ``encoder.name``), the offline one allowed;
+    - pretrained weights from a local folder that holds a tokenizer: the folder's own tokenizer
+      (e.g. the offline WordPiece a from-scratch run saved). ``encoder.tokenizer`` overrides it only
+      on purpose: naming a tokenizer whose vocabulary differs from the folder's is an error;
+    - pretrained weights from the hub: ``encoder.tokenizer`` or the hub tokenizer, never the offline
+      one (its ids do not match any hub weights).
+
+    With pretrained weights, a vocabulary that does not match the encoder's embedding size is an
+    error naming both sizes.
+    """
+    if cfg.random_init:
+        return load_tokenizer(cfg.tokenizer or cfg.name)
+    local = Path(cfg.name).is_dir()
+    if cfg.tokenizer is None:
+        tokenizer = load_tokenizer(cfg.name, offline_ok=False)
+    else:
+        tokenizer = load_tokenizer(cfg.tokenizer, offline_ok=local)
+        if folder_tokenizer(cfg.name):
+            own = load_tokenizer(cfg.name)
+            if own.get_vocab() != tokenizer.get_vocab():
+                raise KlueInputError(
+                    None,
+                    "encoder.tokenizer",
+                    f"{cfg.tokenizer!r} ({len(tokenizer)} tokens) is not the tokenizer saved with the encoder "
+                    f"in {cfg.name} ({len(own)} tokens, a different vocabulary); leave encoder.tokenizer "
+                    "out to use the folder's own",
+                    kind="key",
+                )
+    check_vocabulary_size(cfg.name, tokenizer)
+    return tokenizer
+
+
+def check_vocabulary_size(encoder_name: str, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Raise unless the tokenizer's vocabulary has exactly as many tokens as the encoder's embedding rows.
+
+    An encoder whose config cannot be read is left to the encoder loader, which names what failed.
+    """
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(encoder_name)
+    except (OSError, ValueError):
+        return
+    rows = getattr(config, "vocab_size", None)
+    if rows is not None and rows != len(tokenizer):
+        raise KlueInputError(
+            encoder_name,
+            "encoder.tokenizer",
+            f"the tokenizer has {len(tokenizer)} tokens but the encoder's embedding has {rows} rows: "
+            "they must be the tokenizer the encoder was trained with",
+            kind="key",
+        )

@@ -208,6 +208,35 @@ class Task:
         chosen = getattr(getattr(self, "settings", None), "select_metric", None)
         return chosen or type(self).selection_metric or self.main_metric
 
+    # -- evidence: the leak-free split and the baselines (mtl.split, mtl.experiment) ---------------
+    #: a text found in at least this many raw items is formulaic ("감사합니다.") and links nothing
+    #: in the split's grouping; None: every shared text groups its items
+    formulaic_min_items: ClassVar[int | None] = None
+    #: what one scoring unit is (results tables count units as the metric does)
+    scoring_unit: ClassVar[str] = "example"
+    #: what :meth:`trivial_baseline` predicts / what :meth:`nonneural_baseline` fits (None: none)
+    baseline_description: ClassVar[str] = ""
+    nonneural_description: ClassVar[str | None] = None
+
+    def split_texts(self, item: Any) -> list[str]:
+        """The texts one raw item of :attr:`official_dev_file` carries (a JSON object or a TSV block).
+
+        Items that share a text go to the same side of the split.
+        """
+        raise NotImplementedError
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Contract-shaped predictions of the trivial baseline for every scoring unit of ``heldout``."""
+        raise NotImplementedError
+
+    def nonneural_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        """Predictions of a cheap non-neural model fitted on ``train`` only; None where there is none."""
+        return None
+
 
 def single_label_pairs(
     task: Task, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]

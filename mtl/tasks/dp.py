@@ -14,6 +14,7 @@ word of the predicted tree, so the sentence stays a single-root tree; their rela
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -227,6 +228,66 @@ class DpTask(Task):
             }
             for r in records
         ]
+
+    scoring_unit = "sentence"
+    baseline_description = "head = next word (last word -> root), most frequent train label"
+    nonneural_description = "per POS sequence (backing off to its last morpheme tag): most frequent train head offset and label; last word -> root"
+
+    def split_texts(self, item: Any) -> list[str]:
+        return [item.split("\n", 1)[0].split("\t", 1)[1]]
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        from mtl.baselines import majority
+
+        label = self.labels[majority(d for r in train for d in r["deprels"])]
+        return [
+            {
+                "guid": r["guid"],
+                "heads": [*range(2, len(r["words"]) + 1), 0],
+                "deprels": [label] * len(r["words"]),
+            }
+            for r in heldout
+        ]
+
+    def nonneural_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        from mtl.baselines import majority
+
+        def keys(pos: str) -> tuple[str, str]:
+            return pos, pos.rsplit("+", 1)[-1]
+
+        offsets: dict[str, list[int]] = defaultdict(list)
+        labels: dict[str, list[int]] = defaultdict(list)
+        for r in train:
+            for i, (pos, head, rel) in enumerate(zip(r["pos"], r["heads"], r["deprels"], strict=True)):
+                if i == len(r["pos"]) - 1:
+                    continue  # the last word is the root's place: learnt by rule, not by table
+                for key in keys(pos):
+                    offsets[key].append(head - (i + 1) if head else 0)
+                    labels[key].append(rel)
+        offset_of = {k: majority(v) for k, v in offsets.items()}
+        label_of = {k: majority(v) for k, v in labels.items()}
+        fallback = majority(d for r in train for d in r["deprels"])
+        root_label = majority(r["deprels"][-1] for r in train)
+        out = []
+        for r in heldout:
+            n = len(r["words"])
+            heads, rels = [], []
+            for i, pos in enumerate(r["pos"]):
+                if i == n - 1:
+                    heads.append(0)
+                    rels.append(root_label)
+                    continue
+                full, last = keys(pos)
+                offset = offset_of.get(full, offset_of.get(last, 1))
+                head = i + 1 + offset
+                heads.append(head if offset and 1 <= head <= n else i + 2)  # off the sentence: next word
+                rels.append(label_of.get(full, label_of.get(last, fallback)))
+            out.append({"guid": r["guid"], "heads": heads, "deprels": [self.labels[d] for d in rels]})
+        return out
 
 
 def word_spans(word_ids: np.ndarray, num_words: int) -> tuple[np.ndarray, np.ndarray]:

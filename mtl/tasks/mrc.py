@@ -241,6 +241,19 @@ class MrcTask(Task):
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 5
 
+    scoring_unit = "question"
+    baseline_description = "always unanswerable"
+
+    def split_texts(self, item: Any) -> list[str]:
+        paragraphs = item["paragraphs"]
+        questions = [q["question"] for p in paragraphs for q in p["qas"]]
+        return [item.get("title", ""), *(p["context"] for p in paragraphs), *questions]
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return [{"guid": r["guid"], "answer": ""} for r in heldout]
+
 
 def context_range(sequence_ids: list[int | None]) -> tuple[int, int]:
     """(first, last) token position of the context (sequence 1) in a window; (0, -1) when it has none."""

@@ -18,14 +18,14 @@ windows takes the prediction of the window where it has the most context on both
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from mtl.data import ner as ner_reader
-from mtl.labels import NER_LABELS
+from mtl.labels import NER_LABELS, NER_OUTSIDE
 from mtl.metrics.ner import ner_metrics
 from mtl.tasks.base import Key, Task, check_list, input_text
 
@@ -161,6 +161,37 @@ class NerTask(Task):
                 for kind, a, b in entity_spans(tags)
             ]
             out.append({"entities": entities, "tags": list(tags)})
+        return out
+
+    scoring_unit = "sentence"
+    baseline_description = "every character O"
+    nonneural_description = "most frequent train tag of each character (unseen: O), I- after O read as B-"
+
+    def split_texts(self, item: Any) -> list[str]:
+        from mtl.data.ner import plain_sentence
+
+        return [plain_sentence(item.split("\n", 1)[0].split("\t", 1)[1])]
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return [{"guid": r["guid"], "tags": [self.labels[NER_OUTSIDE]] * len(r["text"])} for r in heldout]
+
+    def nonneural_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        counts: dict[str, Counter[int]] = defaultdict(Counter)
+        for r in train:
+            for char, tag in zip(r["text"], r["tags"], strict=True):
+                counts[char][tag] += 1
+        best = {char: c.most_common(1)[0][0] for char, c in counts.items()}
+        out = []
+        for r in heldout:
+            tags = [self.labels[best.get(char, NER_OUTSIDE)] for char in r["text"]]
+            for i, tag in enumerate(tags):  # strict IOB2 drops an I- that opens an entity: make it B-
+                if tag.startswith("I-") and (i == 0 or tags[i - 1][2:] != tag[2:]):
+                    tags[i] = "B-" + tag[2:]
+            out.append({"guid": r["guid"], "tags": tags})
         return out
 
 

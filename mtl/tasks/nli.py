@@ -42,3 +42,6 @@ class NliTask(ClassificationTask):
     klue_train_size = 24_998
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 5
+
+    baseline_description = "majority label of train"
+    nonneural_description = "TF-IDF char 1-3-gram logistic regression on premise, hypothesis, hypothesis words not in the premise + overlap"

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mtl.baselines import majority
 from mtl.tasks.base import Key, Task, input_pair, input_text, single_label_pairs
 
 
@@ -42,6 +43,10 @@ class SentenceTask(Task):
                 }
             )
         return records
+
+    def split_texts(self, item: Any) -> list[str]:
+        # the release's keys are the record's text fields
+        return [item[f] for f in self.text_fields]
 
 
 class ClassificationTask(SentenceTask):
@@ -84,6 +89,48 @@ class ClassificationTask(SentenceTask):
         return [
             {"label": by_guid[r["guid"]], "probs": dict(zip(names, probs_list(probs[i]), strict=True))}
             for i, r in enumerate(records)
+        ]
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        label = self.labels[majority(r["label"] for r in train)]
+        return [{"guid": r["guid"], "label": label} for r in heldout]
+
+    def nonneural_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        """TF-IDF character n-gram logistic regression; a pair also gets its overlap.
+
+        For a pair (a, b): n-grams of a, of b, and of b's words missing from a, plus the character
+        overlap features of :func:`mtl.baselines.overlap_features`.
+        """
+        from mtl.baselines import overlap_features, tfidf_logreg
+
+        def columns(records: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+            cols = [[r[f] for r in records] for f in self.text_fields]
+            if len(cols) == 2:
+                cols.append(
+                    [" ".join(w for w in b.split() if w not in a) for a, b in zip(*cols, strict=True)]
+                )
+            return cols
+
+        def dense(records: Sequence[Mapping[str, Any]]) -> list[list[float]] | None:
+            if len(self.text_fields) != 2:
+                return None
+            first, second = self.text_fields
+            return [overlap_features(r[first], r[second]) for r in records]
+
+        probs, classes = tfidf_logreg(
+            columns(train),
+            [r["label"] for r in train],
+            columns(heldout),
+            train_dense=dense(train),
+            test_dense=dense(heldout),
+        )
+        best = probs.argmax(axis=1)
+        return [
+            {"guid": r["guid"], "label": self.labels[classes[b]]} for r, b in zip(heldout, best, strict=True)
         ]
 
 

@@ -64,3 +64,29 @@ class StsTask(SentenceTask):
         """``{"score": similarity}`` per pair (the head's raw output, not clipped to 0-5)."""
         by_guid = {p["guid"]: p["score"] for p in predictions}
         return [{"score": by_guid[r["guid"]]} for r in records]
+
+    baseline_description = "mean train score"
+    nonneural_description = (
+        "character/word overlap of the pair, linear fit to the score on train, clipped to 0-5"
+    )
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        mean = sum(r["score"] for r in train) / len(train)
+        return [{"guid": r["guid"], "score": mean} for r in heldout]
+
+    def nonneural_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        from mtl.baselines import linear_fit, overlap_features
+
+        first, second = self.text_fields
+        model = linear_fit(
+            [overlap_features(r[first], r[second]) for r in train], [r["score"] for r in train]
+        )
+        scores = model.predict([overlap_features(r[first], r[second]) for r in heldout])
+        return [
+            {"guid": r["guid"], "score": float(min(max(s, 0.0), 5.0))}
+            for r, s in zip(heldout, scores, strict=True)
+        ]

@@ -522,3 +522,21 @@ class WosTask(Task):
         for p in predictions:  # decode lists each dialogue's user turns in order
             last[p["guid"]] = p
         return [{"turn": last[r["guid"]]["turn"], "state": list(last[r["guid"]]["state"])} for r in records]
+
+    scoring_unit = "user turn"
+    # "감사합니다." ends a hundred dialogues: grouping by it would put most of WoS on one side
+    formulaic_min_items = 3
+    baseline_description = "empty state"
+
+    def split_texts(self, item: Any) -> list[str]:
+        return [turn["text"] for turn in item["dialogue"]]
+
+    def trivial_baseline(
+        self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return [
+            {"guid": r["guid"], "turn": i, "state": []}
+            for r in heldout
+            for i, turn in enumerate(r["dialogue"])
+            if turn["role"] == "user"
+        ]

@@ -42,3 +42,6 @@ class YnatTask(ClassificationTask):
     klue_train_size = 45_678
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 4
+
+    baseline_description = "majority topic of train"
+    nonneural_description = "TF-IDF char 1-3-gram logistic regression on the title"
