@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtl.baselines import trivial_predictions
 from mtl.checkpoint import load_checkpoint
 from mtl.cli import main
 from mtl.config import load_config
@@ -119,8 +118,8 @@ def test_predict_then_score_every_task(
 
     if task in MUST_BEAT:
         constant = tmp_path / f"{task}-constant.jsonl"
-        get = get_task(task).read
-        write_jsonl(constant, trivial_predictions(task, get(sample_path(task, "train")), get(gold)))
+        t = get_task(task)
+        write_jsonl(constant, t.trivial_baseline(t.read(sample_path(task, "train")), t.read(gold)))
         baseline = score_cli(task, gold, constant, capsys)["metrics"]
         for metric, margin in MUST_BEAT[task].items():
             trained = result["metrics"][metric]
