@@ -199,6 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-comparisons", action="store_true", help="stop after the joint runs (no 400-step comparisons)"
     )
+    p.add_argument(
+        "--mlm",
+        action="store_true",
+        help="also run masked LM -> joint and joint + masked LM auxiliary, with bootstrap intervals (off by default)",
+    )
+    p.add_argument(
+        "--mlm-only",
+        action="store_true",
+        help="add the --mlm stage to the finished experiment in --output (its split, config and joint run)",
+    )
     add_overrides(p)
     p.set_defaults(func=_lazy_module("mtl.experiment", "cmd_experiment"))
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from mtl.config import RunConfig, load_config
 from mtl.errors import KlueInputError
+from mtl.experiment_mlm import mlm_stage, render_mlm
 from mtl.io import write_jsonl
 from mtl.scoring import score
 from mtl.split import split_official
@@ -108,6 +109,16 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     seeds = list(args.seeds or [cfg.train.seed])
     cfg.train.seed = seeds[0]
     report: dict[str, Any] = {"config": args.config, "split_counts": counts, "seed": seeds[0], "seeds": seeds}
+    if args.mlm_only:
+        # Add the masked-LM stage to a finished experiment in the same folder (same split, same config).
+        done = out / "results.json"
+        if not done.is_file() or not (out / "joint" / "last").exists():
+            raise KlueInputError(
+                out, None, "--mlm-only needs a finished experiment here (results.json, joint/last)"
+            )
+        report = json.loads(done.read_text(encoding="utf-8"))
+        report["mlm"] = mlm_stage(cfg, out, _run)
+        return _finish(report, cfg, out)
 
     t0 = time.perf_counter()
     report["baselines"] = baselines(cfg, out)
@@ -130,6 +141,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         by_seed[str(seed)] = run["results"]
         report["joint_seeds"][str(seed)] = {"seconds": run["wall_seconds"], "results": run["results"]}
         report["seed_spread"] = seed_spread(by_seed)
+        _save(report, out)
+    if args.mlm:
+        report["mlm"] = mlm_stage(cfg, out, _run)
         _save(report, out)
     if args.no_comparisons:
         return _finish(report, cfg, out)
@@ -246,6 +260,8 @@ def render(report: dict[str, Any], cfg: RunConfig) -> str:
             f"{task.nonneural_description} ({b['nonneural']['seconds']:.1f} s)" if b["nonneural"] else "—"
         )
         lines.append(f"- **{name}**: trivial: {task.baseline_description}; non-neural: {nonneural}")
+    if "mlm" in report:
+        lines += render_mlm(report["mlm"])
     if "temperature" not in report:
         return "\n".join(lines) + "\n"
     lines += ["", f"Comparisons ({report['compare_steps']} steps each; first official metric per task):", ""]
