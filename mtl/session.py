@@ -7,6 +7,7 @@ spent. The engines (mtl/loop.py, mtl/trainer.py) only differ in how they step.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ class Session:
     world_size: int = 1
     resume_state: TrainingState | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: the ``train.max_steps`` the batch stream was planned for: a resume that raises max_steps keeps
+    #: the run's sampling weights and anneal schedule (they are solved over the planned steps)
+    stream_steps: int | None = None
 
     @property
     def is_main(self) -> bool:
@@ -64,14 +68,18 @@ class Session:
 
     def make_stream(self) -> MultiTaskStream:
         s, t = self.cfg.sampler, self.cfg.train
-        temperature, weights = sampler_settings(self.cfg, self.train_sizes(), self.world_size)
+        planned = self.stream_steps or t.max_steps
+        cfg = self.cfg
+        if planned != t.max_steps:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, max_steps=planned))
+        temperature, weights = sampler_settings(cfg, self.train_sizes(), self.world_size)
         return MultiTaskStream(
             self.data,
             temperature=temperature,
             weights=weights,
             cap=s.cap,
             anneal_to=s.anneal_to,
-            total_draws=t.max_steps * t.gradient_accumulation_steps,
+            total_draws=planned * t.gradient_accumulation_steps,
             seed=t.seed,
             rank=self.rank,
             world_size=self.world_size,
@@ -131,7 +139,7 @@ class Session:
             scheduler=scheduler.state_dict(),
             sampler=stream.state_dict(),
             rng=capture_rng(),
-            extra=extra,
+            extra={**extra, "stream_steps": self.stream_steps or self.cfg.train.max_steps},
         )
 
 
@@ -245,10 +253,11 @@ def build_session(
 
     source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
     resume_state = None
+    stream_steps = None
     if resume and not (source / "training_state").is_dir():  # type: ignore[operator]
         raise KlueInputError(source, None, "nothing to resume: no checkpoint with training state here")
     if source is not None:
-        model, tokenizer, resources, _ = load_checkpoint(source)
+        model, tokenizer, resources, run = load_checkpoint(source)
         tasks = only_tasks or list(cfg.tasks)
         missing = [t for t in tasks if t not in model.tasks]
         if missing:
@@ -256,7 +265,10 @@ def build_session(
         model.keep_tasks(tasks)
         if resume:
             resume_state = load_training_state(source)
+            saved_steps = (run.get("config") or {}).get("train", {}).get("max_steps")
+            stream_steps = resume_state.extra.get("stream_steps", saved_steps)
     else:
+        check_hub_sources(cfg)
         tokenizer = load_tokenizer(
             cfg.encoder.tokenizer or cfg.encoder.name, offline_ok=cfg.encoder.random_init
         )
@@ -276,5 +288,27 @@ def build_session(
     check_heads_fit(model, [td.task for td in data.values()], source)
     model.to(device)
     return Session(
-        cfg, output_dir, tokenizer, data, model, device, pick_autocast(cfg, device), rank, world, resume_state
+        cfg,
+        output_dir,
+        tokenizer,
+        data,
+        model,
+        device,
+        pick_autocast(cfg, device),
+        rank,
+        world,
+        resume_state,
+        stream_steps=stream_steps,
     )
+
+
+def check_hub_sources(cfg: RunConfig) -> None:
+    """Fail fast (exit 2) when the encoder or tokenizer is a hub id that cannot be reached."""
+    from mtl.hubcheck import check_model_source
+    from mtl.tokenizer import OFFLINE_NAMES
+
+    if not cfg.encoder.random_init:
+        check_model_source(cfg.encoder.name, "encoder.name")
+    tokenizer = cfg.encoder.tokenizer or cfg.encoder.name
+    if tokenizer not in OFFLINE_NAMES and (cfg.encoder.random_init or tokenizer != cfg.encoder.name):
+        check_model_source(tokenizer, "encoder.tokenizer" if cfg.encoder.tokenizer else "encoder.name")

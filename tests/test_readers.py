@@ -991,7 +991,7 @@ def test_hub_ner_and_dp_guids_follow_split():
         "ner-train-0",
         "ner-train-1",
     ]
-    assert [r["guid"] for r in dp.from_hub_rows(DP_HUB, source="mem")] == ["dp-dev-0", "dp-dev-1"]
+    assert [r["guid"] for r in dp.from_hub_rows(DP_HUB, source="mem")] == ["dp-0", "dp-1"]
 
 
 HUB_ERRORS = [
