@@ -150,7 +150,7 @@ def confusion_figure(matrix: np.ndarray, labels: Sequence[str], title: str) -> A
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the gold row")
     ticks = list(range(n))
-    fontsize = 9 if n <= 12 else 7 if n <= 24 else 6
+    fontsize = 9 if n <= 12 else 8 if n <= 24 else 7
     ax.set_xticks(ticks, names, rotation=90, fontsize=fontsize, family=family)
     ax.set_yticks(ticks, names, fontsize=fontsize, family=family)
     ax.set_xlabel("predicted", family=family)
