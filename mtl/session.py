@@ -137,9 +137,10 @@ class Session:
             step=step,
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
-            sampler=stream.state_dict(),
+            # planned_steps: what the stream's weights and anneal were solved over (see stream_steps)
+            sampler={**stream.state_dict(), "planned_steps": self.stream_steps or self.cfg.train.max_steps},
             rng=capture_rng(),
-            extra={**extra, "stream_steps": self.stream_steps or self.cfg.train.max_steps},
+            extra=extra,
         )
 
 
@@ -266,7 +267,7 @@ def build_session(
         if resume:
             resume_state = load_training_state(source)
             saved_steps = (run.get("config") or {}).get("train", {}).get("max_steps")
-            stream_steps = resume_state.extra.get("stream_steps", saved_steps)
+            stream_steps = resume_state.sampler.get("planned_steps", saved_steps)
     else:
         check_hub_sources(cfg)
         tokenizer = load_tokenizer(
