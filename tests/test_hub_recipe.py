@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from support import hub_rows, standin_mlm_folder
 
 from mtl.cli import main
 from mtl.samples import sample_path
 from mtl.tasks import get_task
-from support import hub_rows, standin_mlm_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")
