@@ -74,3 +74,22 @@ def check_model_source(name: str, what: str = "encoder.name") -> None:
         "with network access to fill the cache",
         kind="key",
     )
+
+
+def go_offline_if_unreachable() -> None:
+    """Before a hub dataset load: without a network, switch the hub libraries to their cache at once.
+
+    Otherwise ``datasets.load_dataset`` retries for about a minute before it falls back or fails.
+    """
+    if hub_offline_by_env() or _truthy("HF_DATASETS_OFFLINE") or hub_reachable():
+        return
+    print(
+        "note: the Hugging Face hub is unreachable; reading hub datasets from the local cache only",
+        flush=True,
+    )
+    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import datasets.config
+    import huggingface_hub.constants
+
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
