@@ -219,3 +219,14 @@ def test_an_unreachable_hub_model_fails_fast_naming_the_key(tmp_path, monkeypatc
     status, _, err = cli(["train", "--config", config, "--output", tmp_path / "run"], capsys)
     assert status == 2 and time.perf_counter() - started < 10
     assert "encoder.name" in err and "HF_HUB_OFFLINE" in err and "klue/roberta-base" in err
+
+
+def test_finetune_ends_with_where_things_are_and_never_clobbers(config, tmp_path, capsys):
+    joint, ft = tmp_path / "run", tmp_path / "ft"
+    assert cli(["train", "--config", config, "--output", joint], capsys)[0] == 0
+    argv = ["finetune", "--from", joint / "last", "--task", "ynat", "--output", ft, "train.max_steps=2"]
+    status, stdout, err = cli(argv, capsys)
+    assert status == 0, err
+    assert f"checkpoint:  {ft / 'last'}" in stdout and f"tensorboard --logdir {ft / 'tensorboard'}" in stdout
+    status, _, err = cli(argv, capsys)
+    assert status == 2 and "--resume" in err and "--overwrite" in err
