@@ -278,7 +278,7 @@ def _classification_text(task: Task, records: list[dict], predictions: list[dict
     labels, gold, pred = pairs
     report, matrix = classification_details(labels, gold, pred)
     tb.text(f"{task.name}/classification_report", "    " + report.replace("\n", "\n    "))
-    title = f"{task.name}: confusion matrix (rows gold, colour = share of the row)"
+    title = f"{task.name}: confusion matrix"
     pixels = save_confusion_png(matrix, labels, title, out / f"confusion_{task.name}.png")
     tb.image(f"{task.name}/confusion_matrix", pixels)
     return f"== {task.name}: classification report ==\n{report}"
