@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +77,30 @@ def _lazy_module(module: str, name: str):  # noqa: ANN202
     return run
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Shows ``(default: X)`` after every option with a value default its help does not already state."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+README_CONFIG_KEYS = "README.md, section 'Configuration' (every config key, its default and meaning)"
+
+
+def task_choices_help(what: str = "the task") -> str:
+    """``--task`` help: the registered tasks, and where tasks of your own come from."""
+    from mtl.tasks import task_names
+
+    return (
+        f"{what}: one of {', '.join(task_names())}, or a task your config declares with kind: "
+        "(those cannot be listed here)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -83,64 +108,110 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one KLUE-RoBERTa encoder on all eight KLUE tasks and score it with the official metrics.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = _DefaultsFormatter
 
     def add_overrides(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.max_steps=100"
+            "overrides",
+            nargs="*",
+            metavar="key=value",
+            help="config overrides, anywhere on the line, e.g. train.max_steps=100 (default: none)",
         )
 
-    p = sub.add_parser("train", help="train the tasks of a config jointly; ends with the scoreboard")
-    p.add_argument("--config", required=True, help="YAML config (see configs/)")
-    p.add_argument(
-        "--engine", choices=("loop", "trainer"), help="custom loop (default) or the Trainer subclass"
+    engine_help = "custom loop or the Trainer subclass (default: train.engine of the config, loop)"
+    p = sub.add_parser(
+        "train",
+        help="train the tasks of a config jointly; ends with the scoreboard",
+        formatter_class=fmt,
+        epilog=f"Config keys: {README_CONFIG_KEYS}.",
     )
+    p.add_argument("--config", help="YAML config (see configs/); with --resume, default: the run's own")
+    p.add_argument("--engine", choices=("loop", "trainer"), help=engine_help)
     p.add_argument("--output", help="output folder (default: output_dir of the config)")
-    p.add_argument("--resume", action="store_true", help="continue from <output>/last")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in <output> from <output>/last, with its own config (default: a new run)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an output folder that holds a run: removes its checkpoints and logs "
+        "(default: such a folder is an error)",
+    )
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_train"))
 
     p = sub.add_parser(
         "budget",
         help="per-task sampling probability, batches, examples and epochs of a config's run, without data",
+        formatter_class=fmt,
     )
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_budget"))
 
     p = sub.add_parser(
-        "finetune", help="keep the encoder and one head of a joint checkpoint and train that task alone"
+        "finetune",
+        help="keep the encoder and one head of a joint checkpoint and train that task alone",
+        formatter_class=fmt,
     )
     p.add_argument("--from", dest="from_", required=True, metavar="CKPT", help="joint checkpoint folder")
-    p.add_argument("--task", required=True, help="the task to fine-tune")
+    p.add_argument("--task", required=True, help=task_choices_help("the task to fine-tune"))
     p.add_argument("--config", help="YAML config (default: the checkpoint's own run config)")
-    p.add_argument("--engine", choices=("loop", "trainer"))
-    p.add_argument("--output", help="output folder")
+    p.add_argument("--engine", choices=("loop", "trainer"), help=engine_help)
+    p.add_argument("--output", help="output folder (default: <output_dir of the config>-finetune-<task>)")
     p.add_argument(
-        "--resume", action="store_true", help="continue an interrupted fine-tuning from <output>/last"
+        "--resume",
+        action="store_true",
+        help="continue an interrupted fine-tuning from <output>/last (default: a new run)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an output folder that holds a run: removes its checkpoints and logs "
+        "(default: such a folder is an error)",
     )
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_finetune"))
 
-    p = sub.add_parser("evaluate", help="per-task scoreboard of a checkpoint on dev data")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--tasks", nargs="+", help="tasks to evaluate (default: all heads of the checkpoint)")
+    p = sub.add_parser(
+        "evaluate", help="per-task scoreboard of a checkpoint on dev data", formatter_class=fmt
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/last")
+    p.add_argument(
+        "--tasks",
+        "--task",
+        nargs="+",
+        help=task_choices_help("tasks to evaluate (default: all heads of the checkpoint)"),
+    )
     p.add_argument("--data-dir", help="folder holding the dev files (default: the checkpoint's run config)")
-    p.add_argument("--output", help="where scoreboard.json/.md go (default: the checkpoint folder)")
-    p.add_argument("--cache-dir", help="featurization cache folder")
+    p.add_argument(
+        "--output",
+        help="where scoreboard.json/.md, reports and confusion matrices go "
+        "(default: <run folder>/eval/<checkpoint name>)",
+    )
+    p.add_argument("--cache-dir", help="featurization cache folder (default: none)")
     p.set_defaults(func=_lazy("cmd_evaluate"))
 
-    p = sub.add_parser("predict", help="write a predictions file (JSON Lines) for an input file of one task")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--task", required=True)
+    p = sub.add_parser(
+        "predict",
+        help="write a predictions file (JSON Lines) for an input file of one task",
+        formatter_class=fmt,
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/last")
+    p.add_argument("--task", required=True, help=task_choices_help())
     p.add_argument("--input", required=True, help="input file (official release format or hub export)")
     p.add_argument("--output", required=True, help="predictions file to write (.jsonl)")
     p.set_defaults(func=_lazy("cmd_predict"))
 
     p = sub.add_parser(
-        "export", help="one task of a joint checkpoint as a plain transformers model folder (Auto* class)"
+        "export",
+        help="one task of a joint checkpoint as a plain transformers model folder (Auto* class)",
+        formatter_class=fmt,
     )
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--task", required=True)
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/last")
+    p.add_argument("--task", required=True, help=task_choices_help("the task to export"))
     p.add_argument("--output", required=True, help="folder to write (created; must be empty if it exists)")
     p.add_argument(
         "--encoder-only", action="store_true", help="export the bare encoder (AutoModel) whatever the task"
@@ -148,16 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("cmd_export"))
 
     p = sub.add_parser(
-        "compare-engines", help="train one config with the custom loop and the Trainer; compare"
+        "compare-engines",
+        help="train one config with the custom loop and the Trainer; compare",
+        formatter_class=fmt,
     )
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help="YAML config (see configs/)")
     p.add_argument("--output", help="output folder (default: <output_dir>-compare)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (default: progress bars)")
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_compare_engines"))
 
     p = sub.add_parser(
-        "bench", help="measure batching, throughput, overhead, featurization, evaluation, memory"
+        "bench",
+        help="measure batching, throughput, overhead, featurization, evaluation, memory",
+        formatter_class=fmt,
     )
     p.add_argument(
         "--model-size",
@@ -167,10 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", help="KLUE data folder (default: $KLUE_DATA_DIR, else the bundled samples)")
     p.add_argument("--output", default="runs/bench", help="folder for bench.json and bench.md")
-    p.add_argument("--quick", action="store_true", help="tiny inputs, a few steps (what the tests run)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny inputs, a few steps, what the tests run (default: the full bench)",
+    )
     p.set_defaults(func=_lazy_module("mtl.bench", "cmd_bench"))
 
-    p = sub.add_parser("split", help="deterministic 80/20 train/held-out split of the real KLUE dev files")
+    p = sub.add_parser(
+        "split",
+        help="deterministic 80/20 train/held-out split of the real KLUE dev files",
+        formatter_class=fmt,
+    )
     p.add_argument(
         "--data-dir", required=True, help="KLUE data folder (with official/ or the official files)"
     )
@@ -178,11 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_split)
 
     p = sub.add_parser(
-        "experiment", help="from-scratch joint training on the split real dev data vs trivial baselines"
+        "experiment",
+        help="from-scratch joint training on the split real dev data vs trivial baselines",
+        formatter_class=fmt,
     )
-    p.add_argument("--config", default="configs/scratch_real.yaml")
+    p.add_argument("--config", default="configs/scratch_real.yaml", help="YAML config of the runs")
     p.add_argument("--data-dir", required=True, help="KLUE data folder (e.g. $KLUE_DATA_DIR)")
-    p.add_argument("--output", default="runs/experiment")
+    p.add_argument("--output", default="runs/experiment", help="output folder")
     p.add_argument("--compare-steps", type=int, default=400, help="steps of each comparison run")
     p.add_argument(
         "--compare-dev-examples",
@@ -212,10 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_overrides(p)
     p.set_defaults(func=_lazy_module("mtl.experiment", "cmd_experiment"))
 
-    p = sub.add_parser("score", help="official KLUE metrics of a predictions file against a gold file (JSON)")
-    p.add_argument(
-        "--task", required=True, help="ynat, nli, sts, ner, re, dp, mrc, wos, or a task of your own"
+    p = sub.add_parser(
+        "score",
+        help="official KLUE metrics of a predictions file against a gold file (JSON)",
+        formatter_class=fmt,
     )
+    p.add_argument("--task", required=True, help=task_choices_help())
     p.add_argument("--gold", required=True, help="gold file (official release format or hub-schema export)")
     p.add_argument("--pred", required=True, help="predictions, JSON Lines (see README)")
     p.add_argument(
@@ -227,10 +314,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=")
+
+
+def split_overrides(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Pull ``key=value`` overrides out of ``argv`` wherever they stand (also after an option).
+
+    argparse takes a ``nargs="*"`` positional only once, so ``--output O a=1 --resume b=2`` would be
+    "unrecognized arguments". A token is an override when it looks like ``key=value`` and is not the
+    value of the option before it.
+    """
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    if not argv or argv[0] not in sub.choices:
+        return argv, []
+    command = sub.choices[argv[0]]
+    if not any(a.dest == "overrides" for a in command._actions):  # noqa: SLF001
+        return argv, []
+    takes_value = {s for a in command._actions if a.nargs != 0 for s in a.option_strings}  # noqa: SLF001
+    rest, overrides = [argv[0]], []
+    for i, token in enumerate(argv[1:], start=1):
+        if _OVERRIDE.match(token) and argv[i - 1] not in takes_value:
+            overrides.append(token)
+        else:
+            rest.append(token)
+    return rest, overrides
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    rest, overrides = split_overrides(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(rest)
+    if hasattr(args, "overrides"):
+        args.overrides = [*(args.overrides or []), *overrides]
     try:
         return int(args.func(args) or 0)
     except KlueInputError as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,74 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return 0
 
 
+def where_things_are(output: Path, checkpoint: Path | None, board_dir: Path | None) -> None:
+    """The closing lines of train, finetune and evaluate: checkpoint, scoreboard, logs, TensorBoard."""
+    if checkpoint is not None:
+        print(f"checkpoint:  {checkpoint}")
+    if board_dir is not None and (board_dir / "scoreboard.md").is_file():
+        print(f"scoreboard:  {board_dir / 'scoreboard.md'} (and scoreboard.json)")
+    logs = output / "tensorboard"
+    if logs.is_dir():
+        print(f"logs:        {logs}")
+        print(f"  tensorboard --logdir {logs}")
+
+
+def _prepare_output(args: argparse.Namespace, cfg: RunConfig, output: Path) -> RunConfig | None:
+    """Check the output folder before any work; the config to run, or None when there is nothing to do.
+
+    Without ``--resume`` a folder holding a run is an error unless ``--overwrite``; with it, the run
+    continues with its own saved config (only log/eval/save settings and a larger max_steps may change).
+    """
+    from mtl.runfolder import check_fresh_output, finished, resume_config
+
+    if not args.resume:
+        check_fresh_output(output, overwrite=getattr(args, "overwrite", False))
+        return cfg
+    if getattr(args, "overwrite", False):
+        raise KlueInputError(output, None, "--resume and --overwrite contradict each other: pick one")
+    cfg = resume_config(output, cfg)
+    step = finished(output, cfg)
+    if step is not None:
+        print(
+            f"the run in {output} already finished at step {step} (train.max_steps {cfg.train.max_steps}); "
+            "nothing to do. Raise train.max_steps to train further."
+        )
+        where_things_are(output, output / "last", output)
+        return None
+    return cfg
+
+
+def _resume_base(args: argparse.Namespace) -> RunConfig:
+    """With ``--resume`` and no ``--config``: the run's saved config plus the command line's overrides."""
+    from mtl.config import apply_overrides
+    from mtl.runfolder import saved_config
+
+    if not args.output:
+        raise KlueInputError(None, None, "--resume without --config needs --output (the run folder)")
+    data = saved_config(Path(args.output))
+    overrides = list(args.overrides or [])
+    if args.engine:
+        overrides.append(f"train.engine={args.engine}")
+    return config_from_dict(apply_overrides(data, overrides))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = _train_config(args)
+    if args.config:
+        cfg = _train_config(args)
+    elif args.resume:
+        cfg = _resume_base(args)
+    else:
+        raise KlueInputError(None, None, "train needs --config (or --resume --output <run folder>)")
     output = Path(args.output or cfg.output_dir)
+    cfg = _prepare_output(args, cfg, output)
+    if cfg is None:
+        return 0
     summary = run_training(cfg, output, resume=args.resume)
     if summary.get("stopped"):
         print(
             f"stopped at step {summary['steps']}; checkpoint saved in {output / 'last'} (continue with --resume)"
         )
+    where_things_are(output, output / "last", output)
     return 0
 
 
@@ -115,6 +176,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from mtl.checkpoint import RUN_NAME
 
     source = Path(args.from_)
+    if not source.is_dir():
+        raise KlueInputError(
+            source, None, "checkpoint not found (--from names a checkpoint folder, e.g. runs/demo/last)"
+        )
     if args.config:
         cfg = load_config(args.config, args.overrides)
     else:
@@ -136,9 +201,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.engine:
         cfg.train.engine = args.engine
     output = Path(args.output or f"{cfg.output_dir}-finetune-{args.task}")
+    cfg = _prepare_output(args, cfg, output)
+    if cfg is None:
+        return 0
     run_training(
         cfg, output, resume=args.resume, init_from=None if args.resume else str(source), tasks=[args.task]
     )
+    where_things_are(output, output / "last", output)
     return 0
 
 
@@ -153,6 +222,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mtl.tensorboard import TensorBoard
 
     checkpoint = Path(args.checkpoint)
+    if (checkpoint / "last").is_dir() and not (checkpoint / "config.json").is_file():
+        raise KlueInputError(
+            checkpoint, None, f"is a run folder, not a checkpoint: pass --checkpoint {checkpoint / 'last'}"
+        )
     model, tokenizer, resources, run = load_checkpoint(checkpoint)
     cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
     tasks = args.tasks or model.tasks
@@ -163,7 +236,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 None,
                 f"the checkpoint has no head for task {t!r} (it has {', '.join(model.tasks)})",
             )
-    out = Path(args.output or checkpoint)
+    # Not into the checkpoint: "last" is a link to a hidden versioned folder the next save replaces.
+    out = Path(args.output) if args.output else checkpoint.parent / "eval" / checkpoint.name
     check_writable(out)
     # Every dev file is read and validated before any evaluation starts.
     prepared = []
@@ -180,7 +254,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         prepared.append((task, read_split(task, path, "dev", None)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    tb = TensorBoard(out / "tensorboard-eval")
+    tb = TensorBoard(out / "tensorboard")
     results, counts, details = {}, {}, []
     for task, records in prepared:
         features = featurize(task, records, cache_dir=args.cache_dir)
@@ -189,28 +263,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             model, task, split, batch_size=task.settings.eval_batch_size, device=device
         )
         results[task.name], counts[task.name] = metrics, len(task.gold_units(records))
-        details.append(_classification_text(task, records, predictions, tb))
+        details.append(_classification_text(task, records, predictions, tb, out))
     tb.close()
     _print_board(results, counts, out)
     text = "\n".join(d for d in details if d)
     if text:
         (out / "classification_report.txt").write_text(text, encoding="utf-8")
-        print(text)
+        print(f"classification reports: {out / 'classification_report.txt'}")
+        pngs = sorted(out.glob("confusion_*.png"))
+        print(f"confusion matrices:     {', '.join(str(p) for p in pngs)}")
+    where_things_are(out, None, out)
     return 0
 
 
-def _classification_text(task: Task, records: list[dict], predictions: list[dict], tb: Any) -> str:
-    """Classification report + confusion matrix of a task with one label per unit, also to TensorBoard."""
+def _classification_text(task: Task, records: list[dict], predictions: list[dict], tb: Any, out: Path) -> str:
+    """Classification report of a task with one label per unit; its confusion matrix as a labelled
+    heat map, ``confusion_<task>.png`` in ``out`` and in TensorBoard."""
     pairs = task.label_pairs(records, predictions)
     if pairs is None:
         return ""
-    from mtl.scoreboard import classification_details, confusion_image
+    from mtl.reports import save_confusion_png
+    from mtl.scoreboard import classification_details
 
     labels, gold, pred = pairs
     report, matrix = classification_details(labels, gold, pred)
     tb.text(f"{task.name}/classification_report", "    " + report.replace("\n", "\n    "))
-    tb.image(f"{task.name}/confusion_matrix", confusion_image(matrix))
-    return f"== {task.name}: classification report ==\n{report}\nconfusion matrix (rows gold, columns pred):\n{matrix}\n"
+    title = f"{task.name}: confusion matrix"
+    pixels = save_confusion_png(matrix, labels, title, out / f"confusion_{task.name}.png")
+    tb.image(f"{task.name}/confusion_matrix", pixels)
+    return f"== {task.name}: classification report ==\n{report}"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -223,7 +304,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     checkpoint, output = Path(args.checkpoint), Path(args.output)
     if output.is_dir():
         raise KlueInputError(output, None, "is a folder; --output names the predictions file to write")
-    output.parent.mkdir(parents=True, exist_ok=True)
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise KlueInputError(folder, None, f"cannot create the --output folder ({e.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise KlueInputError(folder, None, "the --output folder is not writable")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = KlueMultiTask.from_pretrained(checkpoint, device=device)
     task = model.task(args.task)

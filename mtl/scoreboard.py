@@ -88,19 +88,14 @@ def write_scoreboard(board: Mapping[str, Any], directory: str | Path) -> tuple[P
 def classification_details(
     labels: Sequence[str], gold: Sequence[int], pred: Sequence[int]
 ) -> tuple[str, np.ndarray]:
-    """sklearn's classification report (text) and the confusion matrix over ``labels``."""
-    from sklearn.metrics import classification_report, confusion_matrix
+    """The classification report (columns aligned for Korean labels) and the confusion matrix."""
+    from mtl.reports import classification_report_text, confusion_counts
 
-    ids = list(range(len(labels)))
-    report = classification_report(
-        gold, pred, labels=ids, target_names=list(labels), digits=4, zero_division=0
-    )
-    return report, confusion_matrix(gold, pred, labels=ids)
+    return classification_report_text(labels, gold, pred), confusion_counts(labels, gold, pred)
 
 
-def confusion_image(matrix: np.ndarray, cell: int = 12) -> np.ndarray:
-    """A row-normalised confusion matrix as an HWC uint8 heat map (no plotting library needed)."""
-    rows = matrix.sum(axis=1, keepdims=True).clip(min=1)
-    intensity = (255 * (1 - matrix / rows)).astype(np.uint8)  # dark = frequent
-    big = np.kron(intensity, np.ones((cell, cell), dtype=np.uint8))
-    return np.repeat(big[:, :, None], 3, axis=2)
+def confusion_image(matrix: np.ndarray, labels: Sequence[str], title: str = "") -> np.ndarray:
+    """The labelled heat map of :func:`mtl.reports.confusion_figure` as an HWC uint8 array."""
+    from mtl.reports import confusion_figure, figure_array
+
+    return figure_array(confusion_figure(matrix, labels, title))

@@ -7,6 +7,7 @@ spent. The engines (mtl/loop.py, mtl/trainer.py) only differ in how they step.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ class Session:
     resume_state: TrainingState | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     last_predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: the ``train.max_steps`` the batch stream was planned for: a resume that raises max_steps keeps
+    #: the run's sampling weights and anneal schedule (they are solved over the planned steps)
+    stream_steps: int | None = None
 
     @property
     def is_main(self) -> bool:
@@ -68,14 +72,18 @@ class Session:
 
     def make_stream(self) -> MultiTaskStream:
         s, t = self.cfg.sampler, self.cfg.train
-        temperature, weights = sampler_settings(self.cfg, self.train_sizes(), self.world_size)
+        planned = self.stream_steps or t.max_steps
+        cfg = self.cfg
+        if planned != t.max_steps:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, max_steps=planned))
+        temperature, weights = sampler_settings(cfg, self.train_sizes(), self.world_size)
         return MultiTaskStream(
             self.data,
             temperature=temperature,
             weights=weights,
             cap=s.cap,
             anneal_to=s.anneal_to,
-            total_draws=t.max_steps * t.gradient_accumulation_steps,
+            total_draws=planned * t.gradient_accumulation_steps,
             seed=t.seed,
             rank=self.rank,
             world_size=self.world_size,
@@ -139,7 +147,8 @@ class Session:
             step=step,
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
-            sampler=stream.state_dict(),
+            # planned_steps: what the stream's weights and anneal were solved over (see stream_steps)
+            sampler={**stream.state_dict(), "planned_steps": self.stream_steps or self.cfg.train.max_steps},
             rng=capture_rng(),
             extra=extra,
         )
@@ -256,10 +265,11 @@ def build_session(
 
     source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
     resume_state = None
+    stream_steps = None
     if resume and not (source / "training_state").is_dir():  # type: ignore[operator]
         raise KlueInputError(source, None, "nothing to resume: no checkpoint with training state here")
     if source is not None:
-        model, tokenizer, resources, _ = load_checkpoint(source)
+        model, tokenizer, resources, run = load_checkpoint(source)
         tasks = only_tasks or list(cfg.tasks)
         missing = [t for t in tasks if t not in model.tasks]
         if missing:
@@ -267,7 +277,10 @@ def build_session(
         model.keep_tasks(tasks)
         if resume:
             resume_state = load_training_state(source)
+            saved_steps = (run.get("config") or {}).get("train", {}).get("max_steps")
+            stream_steps = resume_state.sampler.get("planned_steps", saved_steps)
     else:
+        check_hub_sources(cfg)
         tokenizer = encoder_tokenizer(cfg.encoder)
         tasks = only_tasks or list(cfg.tasks)
         task_objs = [setup_task(name, cfg, tokenizer) for name in tasks]
@@ -286,5 +299,27 @@ def build_session(
     set_attention(model.encoder, cfg.encoder.attn_implementation)
     model.to(device)
     return Session(
-        cfg, output_dir, tokenizer, data, model, device, pick_autocast(cfg, device), rank, world, resume_state
+        cfg,
+        output_dir,
+        tokenizer,
+        data,
+        model,
+        device,
+        pick_autocast(cfg, device),
+        rank,
+        world,
+        resume_state,
+        stream_steps=stream_steps,
     )
+
+
+def check_hub_sources(cfg: RunConfig) -> None:
+    """Fail fast (exit 2) when the encoder or tokenizer is a hub id that cannot be reached."""
+    from mtl.hubcheck import check_model_source
+    from mtl.tokenizer import OFFLINE_NAMES
+
+    if not cfg.encoder.random_init:
+        check_model_source(cfg.encoder.name, "encoder.name")
+    tokenizer = cfg.encoder.tokenizer or cfg.encoder.name
+    if tokenizer not in OFFLINE_NAMES and (cfg.encoder.random_init or tokenizer != cfg.encoder.name):
+        check_model_source(tokenizer, "encoder.tokenizer" if cfg.encoder.tokenizer else "encoder.name")

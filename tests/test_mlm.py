@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from transformers import RobertaConfig, RobertaForMaskedLM
+from support import standin_mlm_folder
+from transformers import RobertaForMaskedLM
 
 from heads import build_head
 from mtl.config import TaskConfig, load_config
@@ -136,50 +136,6 @@ def test_masked_only_and_full_projection_give_the_same_loss() -> None:
     torch.testing.assert_close(a.loss, b.loss)
     predicted = masked_only.predict(a, {"labels": labels})
     assert predicted["masked"].tolist() == [1.0, 0.0, 1.0]
-
-
-def standin_mlm_folder(root: Path) -> Path:
-    """A tiny RobertaForMaskedLM saved the way klue/roberta-base is: BertTokenizer vocab.txt, type_vocab_size 1."""
-    root.mkdir(parents=True, exist_ok=True)
-    tokens = ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]", *"가나다라마바사아자차카타파하", "##다", "문서"]
-    (root / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    # klue/roberta-base's own tokenizer_config.json: a cased WordPiece whose [CLS]/[SEP] are bos/eos.
-    config = {
-        "do_lower_case": False,
-        "do_basic_tokenize": True,
-        "never_split": None,
-        "unk_token": "[UNK]",
-        "sep_token": "[SEP]",
-        "pad_token": "[PAD]",
-        "cls_token": "[CLS]",
-        "mask_token": "[MASK]",
-        "bos_token": "[CLS]",
-        "eos_token": "[SEP]",
-        "tokenize_chinese_chars": True,
-        "strip_accents": None,
-        "model_max_length": 512,
-        "tokenizer_class": "BertTokenizer",
-    }
-    (root / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
-    config = RobertaConfig(
-        vocab_size=len(tokens),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=66,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        layer_norm_eps=1e-5,
-    )
-    torch.manual_seed(5)
-    model = RobertaForMaskedLM(config)
-    with torch.no_grad():
-        model.lm_head.bias.normal_()  # distinguishable from a fresh head's zeros
-    model.save_pretrained(str(root))
-    return root
 
 
 def test_the_head_starts_from_the_pretrained_lm_head(tmp_path: Path) -> None:

@@ -242,7 +242,10 @@ def test_head_groups_take_their_task_lr_weight_decay_and_warmup(tmp_path: Path) 
             "tasks.wos.weight_decay=0.01",
         ],
     )
-    encoder, tasks = _tasks({n: {} for n in ("ner", "mrc", "wos")})
+    from mtl.samples import ONTOLOGY_PATH
+
+    # WoS needs its slots: the bundled ontology, named (there is no silent fallback to it)
+    encoder, tasks = _tasks({"ner": {}, "mrc": {}, "wos": {"ontology": str(ONTOLOGY_PATH)}})
     cfg.tasks = {n: cfg.tasks[n] for n in ("ner", "mrc", "wos")}
     model = build_model(encoder, tasks)
     optimizer = build_optimizer(model, cfg.train, cfg)

@@ -20,7 +20,7 @@ from mtl.errors import KlueInputError
 from mtl.features import featurize
 from mtl.io import write_jsonl
 from mtl.labels import WOS_GATES
-from mtl.samples import sample_path
+from mtl.samples import SAMPLES_DIR, sample_path
 from mtl.scoring import score
 from mtl.tasks.wos import WosTask, parse_time, slot_schema
 from mtl.tokenizer import build_offline_tokenizer
@@ -150,11 +150,39 @@ def test_head_args_and_resources_come_from_the_ontology(make_task):
     assert json.loads(json.dumps(task.resources, ensure_ascii=False)) == task.resources
 
 
-def test_bundled_sample_ontology_is_used_when_none_is_given(tokenizer):
+def test_without_an_ontology_nor_a_train_file_the_error_names_the_key(tokenizer):
+    with pytest.raises(KlueInputError, match="tasks.wos.ontology"):
+        WosTask().setup(TaskConfig(max_length=64), tokenizer)
+
+
+def test_a_missing_ontology_file_names_the_key(tokenizer, tmp_path):
+    with pytest.raises(KlueInputError, match=r"tasks\.wos\.ontology.*file not found"):
+        WosTask().setup(TaskConfig(max_length=64, ontology=str(tmp_path / "ontology.json")), tokenizer)
+
+
+def test_without_an_ontology_the_schema_comes_from_the_training_states(tokenizer, tmp_path):
+    """Not the bundled sample ontology: only slots of the train file; rarely seen slots are spans."""
+    train = tmp_path / "wos_train.json"
+    train.write_text(json.dumps([BOOKING], ensure_ascii=False), encoding="utf-8")
     task = WosTask()
-    task.setup(TaskConfig(max_length=64), tokenizer)
-    assert len(task.resources["slots"]) == 45
-    assert task.resources["slots"] == sorted(task.resources["slots"])
+    task.setup(TaskConfig(max_length=256, train=str(train)), tokenizer)
+    seen = {i.rsplit("-", 1)[0] for t in BOOKING["dialogue"] for i in t["state"] or ()}
+    assert task.resources["slots"] == sorted(seen)
+    # a handful of mentions cannot show a closed set: every slot is read from the text
+    assert set(task.resources["kinds"]) <= {"open", "time"}
+    # a restaurant name never seen in training is still a span target and decodes to itself
+    unseen = json.loads(json.dumps(BOOKING, ensure_ascii=False).replace("바다향기", "해물나라"))
+    feats = features_of(task, [unseen])
+    preds = task.decode([unseen], feats, oracle_outputs(feats))
+    assert "식당-이름-해물나라" in preds[-1]["state"]
+
+
+def test_a_derived_slot_seen_often_per_value_is_categorical():
+    from mtl.tasks.wos import derived_schema
+
+    schema = derived_schema({"숙소-가격대": {"저렴": 30, "비쌈": 25}, "식당-이름": {"모리 우동": 3}})
+    assert schema["slots"] == ["숙소-가격대", "식당-이름"]
+    assert schema["kinds"] == ["categorical", "open"]
 
 
 def test_a_checkpoint_decodes_without_the_ontology_file(make_task, tokenizer, tmp_path):
@@ -438,7 +466,7 @@ def test_round_trip_of_hand_written_dialogues_scores_100(make_task):
 @pytest.mark.parametrize("split", ["train", "dev"])
 def test_round_trip_of_bundled_samples_scores_100(tokenizer, split):
     task = WosTask()
-    task.setup(TaskConfig(max_length=510), tokenizer)
+    task.setup(TaskConfig(max_length=510, ontology=str(SAMPLES_DIR / "ontology.json")), tokenizer)
     records = task.read(sample_path("wos", split))
     feats = featurize(task, records, progress=False)
     preds = task.decode(records, feats, oracle_outputs(feats))
@@ -455,7 +483,15 @@ def test_overfit_bundled_train_samples():
     started = time.perf_counter()
     # Slow to converge: the slot_gate head starts its slot queries near zero (see the report), so the
     # gates need ~100 epochs of these 97 turns; 160 tokens keep every value of the samples in view.
-    metrics, preds = overfit("wos", records, steps=400, lr=2e-3, batch_size=16, max_length=160)
+    metrics, preds = overfit(
+        "wos",
+        records,
+        steps=400,
+        lr=2e-3,
+        batch_size=16,
+        max_length=160,
+        ontology=str(SAMPLES_DIR / "ontology.json"),
+    )
     elapsed = time.perf_counter() - started
     assert len(preds) == len(WosTask().gold_units(records))
     assert metrics["joint_goal_accuracy"] >= 95.0, (metrics, elapsed)

@@ -136,7 +136,11 @@ def test_evaluate_predict_and_score_from_the_command_line(
         main(["evaluate", "--checkpoint", ckpt, "--tasks", "nsmc", "kornli", "--output", str(tmp_path)]) == 0
     )
     out = capsys.readouterr().out
-    assert "== nsmc: classification report ==" in out and "== kornli: classification report ==" in out
+    # the reports go to a file that stdout names (the terminal gets the scoreboard and the paths)
+    reports = (tmp_path / "classification_report.txt").read_text(encoding="utf-8")
+    assert "== nsmc: classification report ==" in reports and "== kornli: classification report ==" in reports
+    assert str(tmp_path / "classification_report.txt") in out
+    assert (tmp_path / "confusion_nsmc.png").is_file() and (tmp_path / "confusion_kornli.png").is_file()
     board = {r["task"]: r for r in json.loads((tmp_path / "scoreboard.json").read_text())["rows"]}
 
     for task, dev, key in (("nsmc", "nsmc_dev.tsv", "guid"), ("kornli", "pairs_dev.tsv", "index")):

@@ -13,7 +13,7 @@ inside the last row shows up as a missing field, a bad number or an unknown DEPR
 cannot be seen is a DEPREL that ends exactly where a shorter valid label ends (``NP`` of ``NP_SBJ``).
 
 Hub rows: ``{sentence, index, word_form, lemma, pos, head, deprel}`` (lists, ``deprel`` strings). They
-carry no guid: record ``i`` gets ``dp-<split>-<i>``.
+carry no guid: record ``i`` gets ``dp-<i>``, whichever split it is read as.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _from_tsv(path: Path, labeled: bool) -> list[DpRecord]:
 def from_hub_rows(
     rows: Iterable[Mapping[str, Any]], *, source: str, labeled: bool = True, split: str = "dev"
 ) -> list[DpRecord]:
-    """Turn hub-schema rows into records with guids ``dp-<split>-<index>``."""
+    """Turn hub-schema rows into records with guids ``dp-<index>`` (the same for any split, so predict and score agree)."""
     out: list[DpRecord] = []
     for i, row in enumerate(common.as_row_list(rows)):
         where = f"#{i}"
@@ -131,7 +131,7 @@ def from_hub_rows(
                 deprels.append(_DEPREL_IDS[name])
         out.append(
             DpRecord(
-                guid=f"dp-{split}-{i}",
+                guid=f"dp-{i}",
                 sentence=common.get_str(row, "sentence", source, where),
                 words=words,
                 lemmas=lemmas,

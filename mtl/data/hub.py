@@ -64,6 +64,9 @@ def _load_from_hub(spec: str) -> list[dict[str, Any]]:
     repo, config, split = parse_hub_spec(spec)
     import datasets
 
+    from mtl.hubcheck import go_offline_if_unreachable
+
+    go_offline_if_unreachable()
     try:
         ds = datasets.load_dataset(repo, config, split=split)
     except Exception as e:  # network, auth, unknown config/split: all mean "cannot read this input"

@@ -15,7 +15,7 @@ tab, an unknown tag, or a broken UTF-8 character).
 With ``labeled=False`` the tag column is optional (a row may be just the character) and ignored.
 
 Hub rows: ``{sentence, tokens, ner_tags}`` (``tokens`` one character each, ``ner_tags`` ids in
-:data:`mtl.labels.NER_LABELS` order). They carry no guid: record ``i`` gets ``ner-<split>-<i>``.
+:data:`mtl.labels.NER_LABELS` order). They carry no guid: record ``i`` gets ``ner-<i>``, whichever split it is read as.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _from_tsv(path: Path, labeled: bool) -> list[NerRecord]:
 def from_hub_rows(
     rows: Iterable[Mapping[str, Any]], *, source: str, labeled: bool = True, split: str = "dev"
 ) -> list[NerRecord]:
-    """Turn hub-schema rows into records with guids ``ner-<split>-<index>``."""
+    """Turn hub-schema rows into records with guids ``ner-<index>`` (the same for any split, so predict and score agree)."""
     out: list[NerRecord] = []
     for i, row in enumerate(common.as_row_list(rows)):
         where = f"#{i}"
@@ -105,5 +105,5 @@ def from_hub_rows(
                     raise KlueInputError(
                         source, where, f"ner_tags[{j}] = {tag!r} is not a tag id 0..{len(NER_LABELS) - 1}"
                     )
-        out.append(NerRecord(guid=f"ner-{split}-{i}", text="".join(tokens), tags=tags))
+        out.append(NerRecord(guid=f"ner-{i}", text="".join(tokens), tags=tags))
     return common.require_records(out, source)

@@ -35,7 +35,7 @@ class StsRecord(TypedDict):
 
 
 class NerRecord(TypedDict):
-    guid: str  # official guid, or "ner-<split>-<index>" for hub rows
+    guid: str  # official guid, or "ner-<index>" for hub rows (any split)
     text: str  # the plain sentence: one entry per character, spaces included
     tags: list[int] | None  # one NER_LABELS id per character of text
 
@@ -57,7 +57,7 @@ class ReRecord(TypedDict):
 
 
 class DpRecord(TypedDict):
-    guid: str  # official guid, or "dp-<split>-<index>" for hub rows
+    guid: str  # official guid, or "dp-<index>" for hub rows (any split)
     sentence: str
     words: list[str]  # eojeols
     lemmas: list[str]

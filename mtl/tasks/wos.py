@@ -17,8 +17,9 @@ positions are token positions of that input; ``token_starts``/``token_ends`` giv
 character offsets into the dialogue string ``"\\n".join(turn texts)``, which ``decode`` rebuilds from
 the records, so span text is cut from the dialogue exactly as written.
 
-**Slots and values.** The slot list is the ontology's domain-slots, sorted (the bundled sample
-ontology when ``settings.ontology`` is None); it is saved in the checkpoint's ``tasks.json`` with each
+**Slots and values.** The slot list is the ontology's domain-slots, sorted (``settings.ontology``,
+the release's ontology.json; without it, the slots and values seen in the training states, see
+:func:`derived_schema`); it is saved in the checkpoint's ``tasks.json`` with each
 slot's kind and value list, so a checkpoint decodes without the ontology file. Per slot a gate among
 ``mtl.labels.WOS_GATES`` (none / dontcare / yes / no / value): dontcare, yes and no are gates, never
 values. A "value" gate is filled according to the slot kind:
@@ -75,7 +76,6 @@ from mtl.errors import KlueInputError
 from mtl.io import read_json
 from mtl.labels import WOS_GATES
 from mtl.metrics.wos import wos_metrics
-from mtl.samples import ONTOLOGY_PATH
 from mtl.tasks.base import Key, Task, check_list, input_error, input_text
 
 IGNORE_INDEX = -100
@@ -141,6 +141,47 @@ def slot_schema(ontology: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     slots = sorted(ontology)
     values = [list(dict.fromkeys(v for v in ontology[s] if v not in SPECIAL_VALUES)) for s in slots]
     return {"slots": slots, "kinds": [slot_kind(v) for v in values], "values": values}
+
+
+#: a slot derived from training states is categorical only when it was seen at least this many
+#: times per distinct value: a closed set (종류, 요일) is then complete, while a name seen a few
+#: times in a small train file stays a span, so values never seen in training can still be read
+DERIVED_MIN_MENTIONS_PER_VALUE = 20
+
+
+def state_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per ``domain-slot``, how often each value occurs in the user turns' states of ``records``."""
+    counts: dict[str, dict[str, int]] = {}
+    for record in records:
+        for turn in record["dialogue"]:
+            for item in turn.get("state") or ():
+                domain, slot, value = item.split("-", 2)
+                values = counts.setdefault(f"{domain}-{slot}", {})
+                values[value] = values.get(value, 0) + 1
+    return counts
+
+
+def derived_schema(counts: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+    """The slot schema of the values seen in training (the hub has no ontology.json).
+
+    Like :func:`slot_schema`, except that a slot with few mentions per distinct value is open (a
+    span) rather than categorical: its value list could be missing values the dev data holds.
+    """
+    if not counts:
+        raise KlueInputError(
+            None,
+            "tasks.wos.ontology",
+            "the training dialogues hold no state items to derive the slots from; set tasks.wos.ontology",
+            kind="key",
+        )
+    ontology = {slot: sorted(values) for slot, values in counts.items()}
+    schema = slot_schema(ontology)
+    for s, slot in enumerate(schema["slots"]):
+        values = schema["values"][s]
+        mentions = sum(n for v, n in counts[slot].items() if v not in SPECIAL_VALUES)
+        if schema["kinds"][s] == CATEGORICAL and mentions < DERIVED_MIN_MENTIONS_PER_VALUE * len(values):
+            schema["kinds"][s] = OPEN
+    return schema
 
 
 # -- values in text -----------------------------------------------------------------------------------
@@ -352,8 +393,34 @@ class WosTask(Task):
         self._any_spelling = {k: v for spellings in reversed(self._spellings) for k, v in spellings.items()}
 
     def build_resources(self, settings: Any) -> dict[str, Any]:
-        """The slot schema of ``settings.ontology`` (the bundled sample ontology when None)."""
-        return slot_schema(load_ontology(getattr(settings, "ontology", None) or ONTOLOGY_PATH))
+        """The slot schema of ``settings.ontology``, or derived from the train file's states when None.
+
+        The hub has no ontology, so a release ontology is optional. A derived schema only knows the
+        values seen in training; unseen values stay reachable through the span path, because a
+        derived slot is categorical only when training shows it to be a closed set (see
+        :func:`derived_schema`). No file and no train file is an error naming the key; the bundled
+        sample ontology is never used unless named.
+        """
+        ontology = getattr(settings, "ontology", None)
+        if ontology:
+            if not Path(ontology).is_file():
+                raise KlueInputError(
+                    ontology,
+                    "tasks.wos.ontology",
+                    "file not found (the release's ontology.json; leave the key out to derive the "
+                    "slots and values from the training states)",
+                    kind="key",
+                )
+            return slot_schema(load_ontology(ontology))
+        train = getattr(settings, "train", None)
+        if not train:
+            raise KlueInputError(
+                None,
+                "tasks.wos.ontology",
+                "no ontology and no train file to derive one from: set tasks.wos.ontology or tasks.wos.train",
+                kind="key",
+            )
+        return derived_schema(state_counts(self.read(train, split="train")))
 
     def head_args(self) -> dict[str, Any]:
         res = self.resources
