@@ -379,8 +379,10 @@ class EngineRun:
             td = self.session.data[task]
             pairs = td.task.label_pairs(td.dev.records, predictions)  # type: ignore[union-attr]
             if pairs is not None:
+                labels = pairs[0]
                 _, matrix = classification_details(*pairs)
-                self.tb.image(f"{task}/confusion_matrix", confusion_image(matrix), step)
+                image = confusion_image(matrix, labels, f"{task}: confusion matrix (step {step})")
+                self.tb.image(f"{task}/confusion_matrix", image, step)
 
     def stopped(self) -> dict[str, Any]:
         """The summary of a run stopped by a signal (its checkpoint is saved by :meth:`end_step`)."""
