@@ -131,6 +131,7 @@ def test_wandb_offline_run_holds_the_losses_lr_dev_metrics_config_scoreboard_and
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import wandb  # noqa: F401  (.ci/run installs the wandb extra: this test must run, not skip)
+
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
     monkeypatch.setenv("WANDB_SILENT", "true")
