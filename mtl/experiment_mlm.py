@@ -54,6 +54,20 @@ def auxiliary_config(cfg: RunConfig) -> RunConfig:
     return c
 
 
+def run_once(run: Any, cfg: RunConfig, folder: Path) -> dict[str, Any]:
+    """Train ``cfg`` into ``folder`` unless a finished run is there already (an interrupted stage, or
+    its runs started by hand in parallel, continue without training anything twice)."""
+    import json
+
+    state = folder / "last" / "training_state" / "state.json"
+    board = folder / "scoreboard.json"
+    if state.is_file() and board.is_file():
+        if json.loads(state.read_text(encoding="utf-8"))["step"] >= cfg.train.max_steps:
+            rows = json.loads(board.read_text(encoding="utf-8"))["rows"]
+            return {"results": {r["task"]: r["metrics"] for r in rows}, "wall_seconds": None}
+    return run(cfg, folder)
+
+
 def heldout_predictions(checkpoint: Path, cfg: RunConfig) -> dict[str, tuple[Any, list[Any], list[Any]]]:
     """Per task of ``cfg``: (the set-up task, gold units, predictions) on its held-out file, in unit order."""
     from mtl.api import KlueMultiTask
@@ -108,9 +122,11 @@ def bootstrap(
 
 def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> dict[str, Any]:
     """Run the two MLM variants (``run(config, folder)`` trains one) and score all three runs."""
-    pretrain = run(pretrain_config(cfg, steps), out / "mlm-pretrain")
-    after = run(after_pretraining_config(cfg, out / "mlm-pretrain" / "last"), out / "joint-after-mlm")
-    aux = run(auxiliary_config(cfg), out / "joint-mlm-aux")
+    pretrain = run_once(run, pretrain_config(cfg, steps), out / "mlm-pretrain")
+    after = run_once(
+        run, after_pretraining_config(cfg, out / "mlm-pretrain" / "last"), out / "joint-after-mlm"
+    )
+    aux = run_once(run, auxiliary_config(cfg), out / "joint-mlm-aux")
     folders = {
         "joint": out / "joint",
         "mlm_then_joint": out / "joint-after-mlm",
@@ -134,7 +150,7 @@ def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> di
             "aux_sample_weight": AUX_SAMPLE_WEIGHT,
         },
         "pretrain_results": pretrain["results"],
-        "pretrain_seconds": pretrain["wall_seconds"],
+        "pretrain_seconds": pretrain["wall_seconds"],  # None: a finished run found in place
         "after_seconds": after["wall_seconds"],
         "aux_seconds": aux["wall_seconds"],
         "aux_mlm_results": aux["results"].get("mlm"),
