@@ -45,7 +45,10 @@ def run_name(start_step: int) -> str:
     The time comes first, so sorting the names sorts the runs; the suffix says whether a folder
     continues the one before it (:func:`mtl.curves.read_scalars`).
     """
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    # Milliseconds too: a run stopped early and resumed at once starts twice within one second, and
+    # "resume" sorts before "start" when the rest of the names is equal.
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}"
     return f"{stamp}-start" if start_step == 0 else f"{stamp}-resume-{start_step}"
 
 
