@@ -211,6 +211,10 @@ def _finish(report: dict[str, Any], cfg: RunConfig, out: Path) -> int:
     return 0
 
 
+def _minutes(seconds: float | None) -> str:
+    return "time not recorded" if seconds is None else f"{seconds / 60:.1f} min"
+
+
 def _num(result: dict[str, Any] | None, metric: str) -> str:
     return "—" if result is None else f"{result['metrics'][metric]:.2f}"
 
@@ -228,7 +232,7 @@ def render(report: dict[str, Any], cfg: RunConfig) -> str:
     seeds = report.get("seeds", [report["seed"]])
     lines = [
         f"Held-out 20% of the real KLUE dev sets (leak-free split); joint run {report['joint']['steps']} steps "
-        f"({report['joint']['seconds'] / 60:.1f} min), seed {report['seed']}; seed spread over seeds "
+        f"({_minutes(report['joint'].get('seconds'))}), seed {report['seed']}; seed spread over seeds "
         f"{', '.join(map(str, seeds))}. Units are what `score` and the metric count.",
         "",
         "| task | held-out units | metric | trivial | non-neural | joint (seed "
