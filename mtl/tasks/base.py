@@ -62,9 +62,13 @@ class Task:
         return type(self).reader.read(path, labeled=labeled, split=split)
 
     # -- scoring units ---------------------------------------------------------------------------
+    def unit_key(self, record: Mapping[str, Any]) -> Key:
+        """The key of a record that is one scoring unit (its guid unless overridden)."""
+        return record["guid"]
+
     def gold_units(self, records: Sequence[Mapping[str, Any]]) -> dict[Key, Any]:
         """Map each scoring unit's key to its gold (one unit per record unless overridden)."""
-        return {r["guid"]: r for r in records}
+        return {self.unit_key(r): r for r in records}
 
     def key_of(self, pred: Mapping[str, Any]) -> Key:
         """The unit key a prediction object names."""

@@ -37,7 +37,7 @@ from mtl.data.table import read_table
 from mtl.errors import KlueInputError
 from mtl.metrics.classification import accuracy, macro_f1
 from mtl.tasks.base import Key, Task, check_label, check_list, check_number, input_error, single_label_pairs
-from mtl.tasks.sentence import ClassificationTask, SentenceTask, probs_list
+from mtl.tasks.sentence import ClassificationTask, SentenceTask
 
 IGNORE_INDEX = -100
 
@@ -208,22 +208,6 @@ class _LabelledText(GenericTask):
         self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
     ) -> tuple[list[str], list[int], list[int]] | None:
         return single_label_pairs(self, records, preds)
-
-    def results(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        predictions: Sequence[Mapping[str, Any]],
-        features: Any,
-        outputs: Sequence[Mapping[str, Any]],
-    ) -> list[dict[str, Any]]:
-        """``{"label": name, "probs": {name: probability}}`` per input (a text, or a pair)."""
-        names = self.label_names()
-        probs = {int(i): o["probs"] for i, o in zip(features["example_index"], outputs, strict=True)}
-        label = {self.key_of(p): p["label"] for p in predictions}
-        return [
-            {"label": label[self.unit_key(r)], "probs": dict(zip(names, probs_list(probs[i]), strict=True))}
-            for i, r in enumerate(records)
-        ]
 
 
 class SingleSentenceClassification(_LabelledText, ClassificationTask):

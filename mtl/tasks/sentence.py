@@ -85,9 +85,9 @@ class ClassificationTask(SentenceTask):
         """``{"label": name, "probs": {name: probability}}`` per record."""
         names = list(self.resources["labels"])
         probs = {int(i): o["probs"] for i, o in zip(features["example_index"], outputs, strict=True)}
-        by_guid = {p["guid"]: p["label"] for p in predictions}
+        label = {self.key_of(p): p["label"] for p in predictions}
         return [
-            {"label": by_guid[r["guid"]], "probs": dict(zip(names, probs_list(probs[i]), strict=True))}
+            {"label": label[self.unit_key(r)], "probs": dict(zip(names, probs_list(probs[i]), strict=True))}
             for i, r in enumerate(records)
         ]
 

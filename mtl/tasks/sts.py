@@ -62,8 +62,8 @@ class StsTask(SentenceTask):
         outputs: Sequence[Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
         """``{"score": similarity}`` per pair (the head's raw output, not clipped to 0-5)."""
-        by_guid = {p["guid"]: p["score"] for p in predictions}
-        return [{"score": by_guid[r["guid"]]} for r in records]
+        score = {self.key_of(p): p["score"] for p in predictions}
+        return [{"score": score[self.unit_key(r)]} for r in records]
 
     baseline_description = "mean train score"
     nonneural_description = (
