@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from mtl.api import KlueMultiTask
+    from mtl.serving.api import KlueMultiTask
 
 __all__ = ["KlueMultiTask", "__version__"]
 
@@ -15,7 +15,7 @@ __all__ = ["KlueMultiTask", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy: ``klue-mtl score`` imports mtl and must not import torch.
     if name == "KlueMultiTask":
-        from mtl.api import KlueMultiTask
+        from mtl.serving.api import KlueMultiTask
 
         return KlueMultiTask
     raise AttributeError(f"module 'mtl' has no attribute {name!r}")

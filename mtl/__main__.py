@@ -1,5 +1,5 @@
 """``python -m mtl`` is the same as the ``klue-mtl`` command."""
 
-from mtl.cli import main
+from mtl.cli.main import main
 
 raise SystemExit(main())

@@ -117,7 +117,7 @@ class TrainConfig:
     select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
     fused_adamw: bool = True  # fused AdamW kernels, on CPU as on CUDA (same maths, one pass)
-    compile: bool = False  # torch.compile the encoder (mtl.engine.compile_model), both engines
+    compile: bool = False  # torch.compile the encoder (mtl.training.run.compile_model), both engines
     nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
     # Each task is also validated alone this many times per epoch of its own (from the budget), for its
     # per-task best (KLUE-baseline validates 4 times per epoch); 0: only every ``eval_every`` steps.
@@ -474,7 +474,7 @@ def resolve_path(cfg: RunConfig, value: str) -> str:
     return str(path)
 
 
-RUN_FILE = "run.json"  # a checkpoint's resolved run config (written by mtl.checkpoint)
+RUN_FILE = "run.json"  # a checkpoint's resolved run config (written by mtl.training.checkpoint)
 
 
 def load_run_config(path: str | Path) -> RunConfig:

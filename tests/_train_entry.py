@@ -1,6 +1,6 @@
 """``klue-mtl`` for subprocess tests, with test-only instrumentation.
 
-``python tests/_train_entry.py ARGS [--then ARGS ...]`` runs :func:`mtl.cli.main` once per argument
+``python tests/_train_entry.py ARGS [--then ARGS ...]`` runs :func:`mtl.cli.main.main` once per argument
 list, in one process (under ``torchrun`` the process group is joined once and reused, which saves a
 launch per run), and exits with the first non-zero status. Switches:
 
@@ -25,11 +25,11 @@ from typing import Any
 
 import torch
 
-import mtl.session
-from mtl.batching import TaskBatches
-from mtl.cli import main
-from mtl.model import MultiTaskModel
-from mtl.stream import MultiTaskStream
+import mtl.training.session
+from mtl.batching.order import TaskBatches
+from mtl.batching.stream import MultiTaskStream
+from mtl.cli.main import main
+from mtl.modeling.model import MultiTaskModel
 
 SEPARATOR = "--then"
 NAN_AT = "--nan-at"
@@ -85,9 +85,9 @@ def without_dropout(model: torch.nn.Module) -> None:
 
 def instrument_sessions(*, no_dropout: bool, set_attr: SetAttr = setattr) -> None:
     """Reset the per-run state when a session is built; optionally switch dropout off."""
-    build = mtl.session.build_session
+    build = mtl.training.session.build_session
 
-    def instrumented(*args: Any, **kwargs: Any) -> mtl.session.Session:
+    def instrumented(*args: Any, **kwargs: Any) -> mtl.training.session.Session:
         session = build(*args, **kwargs)
         _run.update(
             draw_log=session.output_dir / f"draws-rank{session.rank}.jsonl", draws=0, rank=session.rank
@@ -96,7 +96,7 @@ def instrument_sessions(*, no_dropout: bool, set_attr: SetAttr = setattr) -> Non
             without_dropout(session.model)
         return session
 
-    set_attr(mtl.session, "build_session", instrumented)
+    set_attr(mtl.training.session, "build_session", instrumented)
 
 
 def read_draws(path: Path) -> list[dict[str, Any]]:

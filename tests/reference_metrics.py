@@ -19,7 +19,7 @@ from seqeval.metrics import f1_score as seqeval_f1
 from seqeval.scheme import IOB2
 from sklearn.metrics import auc, f1_score, precision_recall_curve
 
-from mtl.labels import DP_OTHERS_FROM, NER_LABELS, RE_LABELS
+from mtl.data.labels import DP_OTHERS_FROM, NER_LABELS, RE_LABELS
 
 F = TypeVar("F", bound=Callable)
 

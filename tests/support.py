@@ -10,14 +10,15 @@ from typing import Any
 
 import torch
 
-from mtl.batching import eval_batches
+from mtl.batching.collate import batch_for
+from mtl.batching.featurize import feature_lengths, featurize
+from mtl.batching.order import eval_batches
+from mtl.batching.prepare import Split, add_task_tokens, setup_task
 from mtl.config import EncoderConfig, RunConfig, TaskConfig
-from mtl.encoder import build_encoder
-from mtl.evaluation import batch_for, evaluate_split
-from mtl.features import feature_lengths, featurize
-from mtl.model import MultiTaskModel
-from mtl.pipeline import Split, add_task_tokens, setup_task
-from mtl.tokenizer import build_offline_tokenizer
+from mtl.evaluation.inference import evaluate_split
+from mtl.modeling.encoder import build_encoder
+from mtl.modeling.model import MultiTaskModel
+from mtl.modeling.tokenizer import build_offline_tokenizer
 
 TINY_ARCH = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}
 
@@ -123,7 +124,7 @@ def standin_mlm_folder(root: Any, *, tokens: list[str] | None = None, max_positi
 def hub_rows(task: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Reader records of a KLUE task as rows of the hub ``klue`` schema (/work/shared/klue/HF_SCHEMA.md):
     label ids, no NER/DP guids, MRC answers as ``{answer_start: [...], text: [...]}``."""
-    from mtl.labels import DP_DEPRELS
+    from mtl.data.labels import DP_DEPRELS
 
     rows: list[dict[str, Any]] = []
     for r in records:

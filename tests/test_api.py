@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtl.cli import main
+from mtl.cli.main import main
 from mtl.errors import KlueInputError
 from mtl.samples import sample_path
 
@@ -335,9 +335,9 @@ def test_head_only_exports_load_as_an_encoder_plus_the_head_weights(model: Any, 
         t = model.task(task)
         records = t.read(sample_path(task, "dev"), labeled=False)[:3]
         features, outputs = model.run(task, records, batch_size=1)  # same padding as below
-        from mtl.evaluation import batch_for
-        from mtl.features import feature_lengths
-        from mtl.pipeline import Split
+        from mtl.batching.collate import batch_for
+        from mtl.batching.featurize import feature_lengths
+        from mtl.batching.prepare import Split
 
         batch = batch_for(t, Split(records, features, feature_lengths(features)), [0], "cpu")
         with torch.no_grad():
@@ -365,7 +365,7 @@ def test_export_refuses_a_folder_that_is_not_empty(
 def test_a_head_that_does_not_map_onto_the_transformers_class_is_not_exported(
     model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mtl.export as export
+    import mtl.serving.export as export
 
     # Pretend the classification head reads another position than token 0: the check must catch it.
     original = export.check_export

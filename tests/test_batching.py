@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mtl.batching import TaskBatches, eval_batches
-from mtl.collate import collate
+from mtl.batching.collate import collate
+from mtl.batching.order import TaskBatches, eval_batches
 
 
 def test_every_feature_once_per_epoch_and_batches_are_length_grouped() -> None:

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from mtl.batching.featurize import feature_lengths, featurize
+from mtl.batching.prepare import Split, TaskData, add_task_tokens, read_split, resolve_path, setup_task
 from mtl.bench.memory import activation_estimate, batch_tokens, longest_batch
 from mtl.bench.padding import padding_efficiency, processed_tokens, task_padding
 from mtl.bench.plan import find_data, make_plan, run_config
@@ -18,13 +20,11 @@ from mtl.bench.report import TARGETS, check_targets
 from mtl.bench.scoring import first_records, reference_predictions
 from mtl.bench.steps import PlainStream, pad_to_length
 from mtl.bench.training import matmul_parameters, training_flops
-from mtl.cli import main
-from mtl.encoder import build_encoder
+from mtl.cli.main import main
 from mtl.errors import KlueInputError
-from mtl.features import feature_lengths, featurize
-from mtl.model import MultiTaskModel
-from mtl.pipeline import Split, TaskData, add_task_tokens, read_split, resolve_path, setup_task
-from mtl.tokenizer import build_offline_tokenizer
+from mtl.modeling.encoder import build_encoder
+from mtl.modeling.model import MultiTaskModel
+from mtl.modeling.tokenizer import build_offline_tokenizer
 
 TASK_NAMES = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")
 # The official release's dev file names and KLUE-baseline's max lengths, written out independently.
@@ -206,7 +206,7 @@ def sample_tasks() -> dict[str, TaskData]:
 
 
 def test_pad_to_length_pads_every_token_field_with_its_own_value(sample_tasks: dict[str, TaskData]) -> None:
-    from mtl.evaluation import batch_for
+    from mtl.batching.collate import batch_for
 
     for name in ("ner", "mrc", "dp"):
         td = sample_tasks[name]

@@ -12,20 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-from mtl.checkpoint import (
+from mtl.batching.stream import MultiTaskStream
+from mtl.config import EncoderConfig, load_config
+from mtl.errors import KlueInputError
+from mtl.modeling.encoder import build_encoder
+from mtl.modeling.model import MultiTaskModel
+from mtl.modeling.tokenizer import build_offline_tokenizer
+from mtl.training.checkpoint import (
     TrainingState,
     load_checkpoint,
     load_training_state,
     restore_rng,
     save_checkpoint,
 )
-from mtl.config import EncoderConfig, load_config
-from mtl.encoder import build_encoder
-from mtl.errors import KlueInputError
-from mtl.model import MultiTaskModel
-from mtl.session import Session, build_session
-from mtl.stream import MultiTaskStream
-from mtl.tokenizer import build_offline_tokenizer
+from mtl.training.session import Session, build_session
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 ARCH = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}

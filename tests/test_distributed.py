@@ -37,10 +37,10 @@ import yaml
 from _train_entry import NAN_AT, SEPARATOR, instrument_sessions, log_draws, read_draws, without_dropout
 from safetensors.torch import load_file
 
-import mtl.session
+import mtl.training.session
 from mtl.config import load_config
-from mtl.loop import train_loop
-from mtl.trainer import train_with_trainer
+from mtl.training.loop import train_loop
+from mtl.training.trainer import train_with_trainer
 
 ENTRY = Path(__file__).parent / "_train_entry.py"
 ENGINES = {"loop": train_loop, "trainer": train_with_trainer}
@@ -143,7 +143,7 @@ def single_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[s
         instrument_sessions(no_dropout=True, set_attr=mp.setattr)
         for name, (tasks, engine) in RUNS.items():
             config = write_config(root / f"{name}.yaml", tasks, engine, batch_factor=WORLD)
-            session = mtl.session.build_session(load_config(config), root / name, progress=False)
+            session = mtl.training.session.build_session(load_config(config), root / name, progress=False)
             without_dropout(session.model)
             initial = {k: v.detach().clone() for k, v in session.model.state_dict().items()}
             ENGINES[engine](session, progress=False)
@@ -193,7 +193,7 @@ def test_ddp_weights_match_single_process_training_with_the_same_global_batch(
 
 @pytest.mark.slow
 def test_a_nan_loss_on_one_rank_is_skipped_by_every_rank(ddp_runs: Path) -> None:
-    from mtl.checkpoint import load_training_state
+    from mtl.training.checkpoint import load_training_state
 
     weights = {}
     for name, engine in NAN_RUNS.items():

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from mtl.batching.stream import MultiTaskStream
 from mtl.config import load_config
-from mtl.curves import draw_loss_curves, read_scalars
-from mtl.loop import train_loop
-from mtl.session import build_session
-from mtl.stream import MultiTaskStream
-from mtl.trainer import train_with_trainer
+from mtl.tracking.curves import draw_loss_curves, read_scalars
+from mtl.training.loop import train_loop
+from mtl.training.session import build_session
+from mtl.training.trainer import train_with_trainer
 
 ENGINES = {"loop": train_loop, "trainer": train_with_trainer}
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mtl.config import load_config
-from mtl.experiment import _run
-from mtl.experiment_mlm import bootstrap, mlm_stage, render_mlm
+from mtl.experiments.experiment import _run
+from mtl.experiments.mlm_stage import bootstrap, mlm_stage, render_mlm
 from mtl.tasks import get_task
 
 DEMO = "configs/demo.yaml"

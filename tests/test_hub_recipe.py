@@ -14,7 +14,7 @@ import pytest
 import yaml
 from support import hub_rows, standin_mlm_folder
 
-from mtl.cli import main
+from mtl.cli.main import main
 from mtl.samples import sample_path
 from mtl.tasks import get_task
 

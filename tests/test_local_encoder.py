@@ -9,12 +9,12 @@ import torch
 import yaml
 from transformers import AutoModel, RobertaConfig
 
-from mtl.cli import main
+from mtl.cli.main import main
 from mtl.config import load_config
 from mtl.errors import KlueInputError
-from mtl.loop import train_loop
-from mtl.session import build_session
-from mtl.tokenizer import build_offline_tokenizer, encoder_tokenizer
+from mtl.modeling.tokenizer import build_offline_tokenizer, encoder_tokenizer
+from mtl.training.loop import train_loop
+from mtl.training.session import build_session
 
 DEMO = str(Path(__file__).parent.parent / "configs" / "demo.yaml")
 TEXTS = ["5억원 무이자 융자는 되고 7천만원 이사비는 안된다", "KLUE 한국어 ㅋㅋ 北 (괄호) 3.5%"]

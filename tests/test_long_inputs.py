@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from support import tiny_setup
 
-from mtl.evaluation import predict_features
-from mtl.labels import NER_LABELS
+from mtl.data.labels import NER_LABELS
+from mtl.evaluation.inference import predict_features
 from mtl.samples import SAMPLES_DIR
 
 MAX_LENGTH = 128

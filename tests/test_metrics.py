@@ -25,7 +25,7 @@ from reference_metrics import (
 )
 from seqeval.scheme import IOB2, Entities
 
-from mtl.labels import NER_LABELS, RE_LABELS
+from mtl.data.labels import NER_LABELS, RE_LABELS
 from mtl.metrics import (
     accuracy,
     dp_metrics,

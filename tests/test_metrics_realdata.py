@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from reference_metrics import ref_dp, ref_macro_f1, ref_mrc, ref_ner, ref_re, ref_sts, ref_wos
 
-from mtl.labels import DP_DEPRELS, NER_LABELS, NLI_LABELS, RE_LABELS, YNAT_LABELS
+from mtl.data.labels import DP_DEPRELS, NER_LABELS, NLI_LABELS, RE_LABELS, YNAT_LABELS
 from mtl.metrics import (
     accuracy,
     dp_metrics,

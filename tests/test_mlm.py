@@ -11,13 +11,13 @@ from support import standin_mlm_folder
 from transformers import RobertaForMaskedLM
 
 from heads import build_head
+from mtl.batching.featurize import featurize
 from mtl.config import TaskConfig, load_config
 from mtl.errors import KlueInputError
-from mtl.features import featurize
-from mtl.session import build_session
+from mtl.modeling.tokenizer import build_offline_tokenizer
 from mtl.tasks import get_task
 from mtl.tasks.mlm import eojeol_ids, mask_tokens
-from mtl.tokenizer import build_offline_tokenizer
+from mtl.training.session import build_session
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 TINY = [
@@ -181,7 +181,7 @@ def test_a_klue_mtl_checkpoint_is_an_encoder_and_lm_head_to_start_from(tmp_path:
 # -- learning ------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_masked_lm_overfits_the_bundled_samples_text(tmp_path: Path) -> None:
-    from mtl.loop import train_loop
+    from mtl.training.loop import train_loop
 
     overrides = [
         "encoder.architecture.hidden_size=128",
@@ -209,8 +209,8 @@ def test_masked_lm_overfits_the_bundled_samples_text(tmp_path: Path) -> None:
 def test_export_is_a_roberta_for_masked_lm_and_a_starting_point(tmp_path: Path) -> None:
     from transformers import AutoModelForMaskedLM
 
-    from mtl.api import KlueMultiTask
-    from mtl.export import export_task
+    from mtl.serving.api import KlueMultiTask
+    from mtl.serving.export import export_task
 
     folder = standin_mlm_folder(tmp_path / "roberta")
     corpus = tmp_path / "corpus.txt"

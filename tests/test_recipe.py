@@ -12,17 +12,17 @@ import pytest
 import torch
 from test_engines import no_eval, run, tiny_config
 
-from mtl.budget import budget_rows, declared_sizes, sampler_settings
-from mtl.cli import main
+from mtl.batching.collate import batch_for
+from mtl.batching.featurize import featurize
+from mtl.batching.prepare import add_task_tokens, setup_task
+from mtl.cli.main import main
 from mtl.config import EncoderConfig, RunConfig, TaskConfig, load_config
-from mtl.encoder import build_encoder
 from mtl.errors import KlueInputError
-from mtl.evaluation import batch_for
-from mtl.features import featurize
-from mtl.optim import build_optimizer, build_scheduler
-from mtl.pipeline import add_task_tokens, setup_task
-from mtl.session import build_model, build_session
-from mtl.tokenizer import build_offline_tokenizer
+from mtl.modeling.encoder import build_encoder
+from mtl.modeling.tokenizer import build_offline_tokenizer
+from mtl.training.budget import budget_rows, declared_sizes, sampler_settings
+from mtl.training.optim import build_optimizer, build_scheduler
+from mtl.training.session import build_model, build_session
 from samplers import TemperatureSampler
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -142,7 +142,7 @@ def test_expected_counts_match_the_drawn_frequencies() -> None:
 def test_train_writes_the_budget_into_the_run_folder(tmp_path: Path) -> None:
     extra = [*no_eval(), "tasks.ynat.epochs=1", "train.gradient_accumulation_steps=1"]
     cfg = tiny_config(tmp_path, 400, extra)
-    from mtl.commands import run_training
+    from mtl.cli.commands import run_training
 
     session_dir = tmp_path / "run"
     cfg.train.max_steps = 1  # only the table matters here
@@ -277,7 +277,7 @@ def test_head_groups_take_their_task_lr_weight_decay_and_warmup(tmp_path: Path) 
 def test_recipe_settings_keep_engine_parity_and_bitwise_resume(tmp_path: Path, monkeypatch) -> None:
     import signal
 
-    from mtl.stream import MultiTaskStream
+    from mtl.batching.stream import MultiTaskStream
 
     recipe = [
         *no_eval(),

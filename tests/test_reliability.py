@@ -24,9 +24,9 @@ import pytest
 import torch
 import yaml
 
-from mtl.cli import main
+from mtl.batching.stream import MultiTaskStream
+from mtl.cli.main import main
 from mtl.samples import SAMPLES_DIR
-from mtl.stream import MultiTaskStream
 
 TASKS = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")
 TRAIN_FILES = {t: f"{t}_train.{'tsv' if t in ('ner', 'dp') else 'json'}" for t in TASKS}
@@ -288,7 +288,7 @@ def samples_config(
 @pytest.fixture
 def nan_at_step(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], dict[str, Any]]:
     """Make the loss of the batch drawn at step S NaN, through the graph like an overflow would."""
-    from mtl.model import MultiTaskModel
+    from mtl.modeling.model import MultiTaskModel
 
     draw, forward = MultiTaskStream.__next__, MultiTaskModel.forward
 
@@ -323,7 +323,7 @@ def load_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
 def test_nan_loss_stops_with_step_and_task_and_keeps_the_last_checkpoint(
     engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], nan_at_step: Callable[[int], dict]
 ) -> None:
-    from mtl.checkpoint import load_checkpoint, load_training_state
+    from mtl.training.checkpoint import load_checkpoint, load_training_state
 
     state = nan_at_step(4)
     out = tmp_path / "out"
@@ -347,7 +347,7 @@ def test_nan_loss_stops_with_step_and_task_and_keeps_the_last_checkpoint(
 def test_nan_loss_under_skip_policy_skips_the_batch_and_counts_it_in_both_engines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], nan_at_step: Callable[[int], dict]
 ) -> None:
-    from mtl.checkpoint import load_training_state
+    from mtl.training.checkpoint import load_training_state
 
     weights = {}
     for engine in ("loop", "trainer"):
@@ -398,7 +398,7 @@ def test_cache_dir_resolves_inside_the_output_folder_and_overrides_cannot_climb_
     tmp_path: Path, capsys: pytest.CaptureFixture[str], no_training_step: None
 ) -> None:
     from mtl.config import load_config
-    from mtl.session import resolve_cache_dir
+    from mtl.training.session import resolve_cache_dir
 
     data = config_data(SAMPLES_DIR)
     data["cache_dir"] = "features"
@@ -426,7 +426,7 @@ def test_train_rejects_an_output_folder_that_cannot_be_written(
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained checkpoint of all eight tasks (weights do not matter for input checks)."""
     from mtl.config import load_config
-    from mtl.session import build_session
+    from mtl.training.session import build_session
 
     root = tmp_path_factory.mktemp("ckpt")
     config = write_config(root / "run.yaml", config_data(SAMPLES_DIR))
@@ -614,7 +614,7 @@ def wait_until(
 
 def assert_last_is_complete(out: Path, at_least: int) -> int:
     """The checkpoint behind ``last`` loads (weights, tokenizer, training state); returns its step."""
-    from mtl.checkpoint import load_checkpoint, load_training_state
+    from mtl.training.checkpoint import load_checkpoint, load_training_state
 
     load_checkpoint(out / "last")
     step = load_training_state(out / "last").step

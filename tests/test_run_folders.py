@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mtl.cli import main
+from mtl.cli.main import main
 from mtl.tasks import task_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ def test_evaluate_writes_where_it_says_with_labelled_reports(config, tmp_path, c
         assert (target / name).is_file(), name
     assert not (out / "last" / "scoreboard.md").exists()  # nothing written into the checkpoint
     # report columns line up with Korean labels: every class row is equally wide on screen
-    from mtl.reports import display_width
+    from mtl.evaluation.reports import display_width
 
     report = (target / "classification_report.txt").read_text(encoding="utf-8")
     rows = [

@@ -13,19 +13,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mtl.budget import budget_rows
-from mtl.checkpoint import load_training_state
-from mtl.cli import main
+from mtl.batching.stream import MultiTaskStream
+from mtl.cli.main import main
 from mtl.config import load_config
-from mtl.curves import draw_loss_curves, read_scalars, run_folders
-from mtl.encoder import is_checkpointing
-from mtl.engine import task_eval_intervals
 from mtl.errors import KlueInputError
-from mtl.loop import train_loop
-from mtl.progress import Progress
-from mtl.session import Session, build_session
-from mtl.stream import MultiTaskStream
-from mtl.trainer import train_with_trainer
+from mtl.modeling.encoder import is_checkpointing
+from mtl.tracking.curves import draw_loss_curves, read_scalars, run_folders
+from mtl.training.budget import budget_rows
+from mtl.training.checkpoint import load_training_state
+from mtl.training.loop import train_loop
+from mtl.training.progress import Progress
+from mtl.training.run import task_eval_intervals
+from mtl.training.session import Session, build_session
+from mtl.training.trainer import train_with_trainer
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 TASKS = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mtl.errors import KlueInputError
-from mtl.labels import (
+from mtl.data.labels import (
     DP_DEPRELS,
     DP_POS_TAGS,
     NER_LABELS,
@@ -26,6 +25,7 @@ from mtl.labels import (
     RE_LABELS,
     YNAT_LABELS,
 )
+from mtl.errors import KlueInputError
 from mtl.samples import ONTOLOGY_PATH, RELATION_LIST_PATH, SAMPLES_DIR, sample_path
 
 SPLITS = ("train", "dev")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import reference_metrics as ref
 
-from mtl.cli import main
-from mtl.labels import DP_DEPRELS, NER_LABELS, NLI_LABELS, RE_LABELS, YNAT_LABELS
+from mtl.cli.main import main
+from mtl.data.labels import DP_DEPRELS, NER_LABELS, NLI_LABELS, RE_LABELS, YNAT_LABELS
 from mtl.tasks import get_task
 
 DATA = os.environ.get("KLUE_DATA_DIR")
@@ -223,7 +223,7 @@ def test_score_does_not_import_torch(tmp_path: Path) -> None:
     )
     pred = write(tmp_path / "p.jsonl", [{"guid": "y-2", "label": "정치"}, {"guid": "y-1", "label": "정치"}])
     code = (
-        "import sys, json\nfrom mtl.cli import main\n"
+        "import sys, json\nfrom mtl.cli.main import main\n"
         f"rc = main(['score', '--task', 'ynat', '--gold', {str(gold)!r}, '--pred', {str(pred)!r}])\n"
         "assert rc == 0\nassert 'torch' not in sys.modules, 'score imported torch'\n"
     )

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mtl.io import write_jsonl
-from mtl.scoring import score
-from mtl.split import group_items, is_heldout, route, split_official
+from mtl.data.io import write_jsonl
+from mtl.evaluation.score_file import score
+from mtl.experiments.split import group_items, is_heldout, route, split_official
 from mtl.tasks import get_task
 
 DATA = os.environ.get("KLUE_DATA_DIR")
@@ -197,7 +197,7 @@ def test_nonneural_re_beats_always_no_relation_on_real_data(tmp_path: Path) -> N
 
 def test_results_table_counts_units_as_the_metric_does_and_shows_the_seed_spread() -> None:
     from mtl.config import RunConfig, TaskConfig
-    from mtl.experiment import render, seed_spread
+    from mtl.experiments.experiment import render, seed_spread
 
     runs = {"1": {"wos": {"joint_goal_accuracy": 1.0, "slot_f1": 10.0}}}
     runs["2"] = {"wos": {"joint_goal_accuracy": 3.0, "slot_f1": 14.0}}

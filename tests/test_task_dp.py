@@ -11,15 +11,15 @@ import torch
 from support import overfit
 
 from heads.biaffine import BiaffineHead
-from mtl.collate import collate
+from mtl.batching.collate import collate
+from mtl.batching.featurize import featurize
 from mtl.config import TaskConfig
-from mtl.features import featurize
-from mtl.io import write_jsonl
-from mtl.labels import DP_DEPRELS, DP_POS_TAGS
+from mtl.data.io import write_jsonl
+from mtl.data.labels import DP_DEPRELS, DP_POS_TAGS
+from mtl.evaluation.score_file import score
+from mtl.modeling.tokenizer import build_offline_tokenizer
 from mtl.samples import sample_path
-from mtl.scoring import score
 from mtl.tasks.dp import DpTask, complete_tree, word_spans
-from mtl.tokenizer import build_offline_tokenizer
 
 REL = {name: i for i, name in enumerate(DP_DEPRELS)}
 

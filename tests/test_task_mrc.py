@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from support import overfit
 
+from mtl.batching.featurize import featurize
+from mtl.batching.prepare import add_task_tokens, setup_task
 from mtl.config import EncoderConfig, RunConfig, TaskConfig
-from mtl.features import featurize
-from mtl.io import write_jsonl
-from mtl.pipeline import add_task_tokens, setup_task
+from mtl.data.io import write_jsonl
+from mtl.evaluation.score_file import score
+from mtl.modeling.tokenizer import build_offline_tokenizer
 from mtl.samples import sample_path
-from mtl.scoring import score
 from mtl.tasks.mrc import MrcTask, best_window_span
-from mtl.tokenizer import build_offline_tokenizer
 
 
 def make_task(**settings: Any) -> MrcTask:
@@ -167,7 +167,7 @@ def test_unlabeled_records_give_no_targets():
 def test_collated_batch_feeds_the_span_head():
     import torch
 
-    from mtl.collate import collate
+    from mtl.batching.collate import collate
 
     task = make_task(**SETTINGS)
     feats = featurize(task, [qa("a", STORY, "누가?", "한지우")], progress=False)

@@ -11,14 +11,14 @@ import pytest
 import torch
 from support import overfit
 
+from mtl.batching.featurize import featurize
 from mtl.config import TaskConfig
-from mtl.features import featurize
-from mtl.io import write_jsonl
-from mtl.labels import NER_LABELS
+from mtl.data.io import write_jsonl
+from mtl.data.labels import NER_LABELS
+from mtl.evaluation.score_file import score
+from mtl.modeling.tokenizer import build_offline_tokenizer
 from mtl.samples import sample_path
-from mtl.scoring import score
 from mtl.tasks.ner import NerTask, TagTable, char_tags
-from mtl.tokenizer import build_offline_tokenizer
 
 TAG = {name: i for i, name in enumerate(NER_LABELS)}
 OUT = TAG["O"]

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from support import overfit
 
+from mtl.batching.featurize import featurize
+from mtl.batching.prepare import add_task_tokens, setup_task
 from mtl.config import EncoderConfig, RunConfig, TaskConfig
-from mtl.features import featurize
-from mtl.io import write_jsonl
-from mtl.labels import RE_ENTITY_TYPES, RE_LABELS
-from mtl.pipeline import add_task_tokens, setup_task
+from mtl.data.io import write_jsonl
+from mtl.data.labels import RE_ENTITY_TYPES, RE_LABELS
+from mtl.evaluation.score_file import score
+from mtl.modeling.tokenizer import build_offline_tokenizer
 from mtl.samples import sample_path
-from mtl.scoring import score
 from mtl.tasks.re import MARKERS, ReTask, keep_positions, mark_entities
-from mtl.tokenizer import build_offline_tokenizer
 
 
 def make_task(**settings: Any) -> ReTask:
@@ -180,7 +180,7 @@ def test_unlabeled_records_give_no_label_column():
 
 
 def test_features_collate_into_the_head_batch():
-    from mtl.collate import collate
+    from mtl.batching.collate import collate
 
     task = make_task()
     feats = featurize(task, RECORDS, progress=False)

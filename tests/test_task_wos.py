@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from support import overfit
 
+from mtl.batching.featurize import featurize
 from mtl.config import TaskConfig
+from mtl.data.io import write_jsonl
+from mtl.data.labels import WOS_GATES
 from mtl.errors import KlueInputError
-from mtl.features import featurize
-from mtl.io import write_jsonl
-from mtl.labels import WOS_GATES
+from mtl.evaluation.score_file import score
+from mtl.modeling.tokenizer import build_offline_tokenizer
 from mtl.samples import SAMPLES_DIR, sample_path
-from mtl.scoring import score
 from mtl.tasks.wos import WosTask, parse_time, slot_schema
-from mtl.tokenizer import build_offline_tokenizer
 
 NONE, DONTCARE, YES, NO, VALUE = (WOS_GATES.index(g) for g in ("none", "dontcare", "yes", "no", "value"))
 CLS, SEP = 0, 2

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from mtl import tokenizer as tokmod
 from mtl.errors import KlueInputError
-from mtl.tokenizer import build_offline_tokenizer, load_tokenizer, offline_vocabulary
+from mtl.modeling import tokenizer as tokmod
+from mtl.modeling.tokenizer import build_offline_tokenizer, load_tokenizer, offline_vocabulary
 
 UNK = 3
 

@@ -19,12 +19,12 @@ import pytest
 import torch
 import yaml
 
-from mtl.cli import main
+from mtl.batching.featurize import featurize
+from mtl.cli.main import main
 from mtl.config import TaskConfig, load_config
 from mtl.errors import KlueInputError
-from mtl.features import featurize
+from mtl.modeling.tokenizer import build_offline_tokenizer
 from mtl.tasks import KINDS, get_task
-from mtl.tokenizer import build_offline_tokenizer
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "configs" / "demo.yaml"
@@ -228,9 +228,9 @@ def test_a_clashing_name_and_an_empty_file_are_named(data: Path, tmp_path: Path,
 
 @pytest.mark.slow
 def test_declared_tasks_resume_bitwise_with_the_trainer(data: Path, tmp_path: Path, monkeypatch) -> None:
-    from mtl.session import build_session
-    from mtl.stream import MultiTaskStream
-    from mtl.trainer import train_with_trainer
+    from mtl.batching.stream import MultiTaskStream
+    from mtl.training.session import build_session
+    from mtl.training.trainer import train_with_trainer
 
     overrides = [*TINY, "train.max_steps=8", f"cache_dir={tmp_path / 'cache'}", "train.engine=trainer"]
     overrides += [f"tasks.{t}.dev=null" for t in (*KLUE, "nsmc", "kornli")]
@@ -381,8 +381,8 @@ def test_a_registered_task_trains_jointly_and_works_with_every_command(
 def test_declared_tasks_in_the_python_api_and_as_transformers_exports(joint: Path, tmp_path: Path) -> None:
     from transformers import pipeline
 
-    from mtl.api import KlueMultiTask
-    from mtl.export import export_task
+    from mtl.serving.api import KlueMultiTask
+    from mtl.serving.export import export_task
 
     m = KlueMultiTask.from_pretrained(joint / "last")
     [nsmc] = m.predict("nsmc", ["정말 재미있는 영화였다 ㅎㅎ"])

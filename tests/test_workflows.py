@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtl.checkpoint import load_checkpoint
-from mtl.cli import main
+from mtl.cli.main import main
 from mtl.config import load_config
-from mtl.io import write_jsonl
+from mtl.data.io import write_jsonl
 from mtl.samples import sample_path
-from mtl.session import build_session
 from mtl.tasks import get_task
+from mtl.training.checkpoint import load_checkpoint
+from mtl.training.session import build_session
 
 TASK_NAMES = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")  # KLUE order
 DEMO = str(Path(__file__).parent.parent / "configs" / "demo.yaml")
@@ -29,7 +29,7 @@ TINY = [
 ]
 
 
-# The joint model of the fixture must beat what a constant predictor (mtl.baselines: head = next word
+# The joint model of the fixture must beat what a constant predictor (mtl.tasks.baselines: head = next word
 # with the most frequent label, always no_relation, every character O) scores on the bundled dev
 # samples by these margins (percentage points). Measured after 150 steps: DP UAS 100 / LAS 92.4
 # (constant: 64.5 / 0.8), RE micro-F1 47.6 (0.0), NER character F1 36.7 (5.5). YNAT, NLI, STS, MRC

@@ -36,6 +36,7 @@ def run_bench(
     """Run every measurement; returns what bench.json holds."""
     import torch
 
+    from mtl.batching.prepare import resolve_path
     from mtl.bench.featurization import load_dev_splits
     from mtl.bench.machine import CpuWatch, environment
     from mtl.bench.memory import memory_ratio
@@ -52,8 +53,7 @@ def run_bench(
         training_runs,
         update_costs,
     )
-    from mtl.pipeline import resolve_path
-    from mtl.session import build_session
+    from mtl.training.session import build_session
 
     say, watch = _Progress(), CpuWatch()
     plan = make_plan(model_size, data_dir, quick)

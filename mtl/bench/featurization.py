@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from mtl.batching.featurize import feature_lengths, featurize
+from mtl.batching.prepare import Split, add_task_tokens, read_split, resolve_path, setup_task
 from mtl.config import RunConfig
-from mtl.features import feature_lengths, featurize
-from mtl.pipeline import Split, add_task_tokens, read_split, resolve_path, setup_task
-from mtl.tokenizer import load_tokenizer
+from mtl.modeling.tokenizer import load_tokenizer
 
 
 def load_dev_splits(

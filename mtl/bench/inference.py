@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mtl.pipeline import Split
+from mtl.batching.prepare import Split
 
 #: inputs timed per task in the API vs pipeline comparison, and their batch size
 COMPARE_EXAMPLES = {"quick": 8, "tiny": 512, "base": 256}
@@ -44,7 +44,7 @@ def api_vs_pipeline(
     """Examples/s of the API and of the text-classification pipeline on the same inputs."""
     from transformers import AutoModelForSequenceClassification, pipeline
 
-    from mtl.export import export_task
+    from mtl.serving.export import export_task
 
     t = api.task(task)
     export_task(api, task, folder)
@@ -141,8 +141,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     import transformers
     from safetensors.torch import load_file
 
-    from mtl.api import KlueMultiTask
     from mtl.bench.memory import peak_rss_bytes
+    from mtl.serving.api import KlueMultiTask
 
     torch.set_num_threads(spec["threads"])
     after_imports = peak_rss_bytes()
@@ -183,9 +183,9 @@ def serving_figures(
     """Every serving figure of the bench for the session's model (saved as a checkpoint first)."""
     import torch
 
-    from mtl.api import KlueMultiTask
-    from mtl.checkpoint import save_checkpoint
-    from mtl.export import export_task
+    from mtl.serving.api import KlueMultiTask
+    from mtl.serving.export import export_task
+    from mtl.training.checkpoint import save_checkpoint
 
     checkpoint = save_checkpoint(
         tmp / "serving-checkpoint",

@@ -62,10 +62,10 @@ def peak_rss_bytes() -> int:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Train the spec's batches in this process; returns peak RSS before and after training."""
+    from mtl.batching.collate import batch_for
     from mtl.bench.steps import BenchSession, FixedStream, run_engine
-    from mtl.evaluation import batch_for
-    from mtl.loop import train_loop
-    from mtl.session import build_session
+    from mtl.training.loop import train_loop
+    from mtl.training.session import build_session
 
     torch.set_num_threads(spec["threads"])
     cfg = config_from_dict(spec["config"])

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mtl.batching import TaskBatches
+from mtl.batching.order import TaskBatches
 
 Counts = tuple[int, int]  # (real tokens, processed tokens)
 

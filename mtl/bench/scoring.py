@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from mtl.evaluation import predict_features
-from mtl.features import feature_lengths
-from mtl.io import write_jsonl
-from mtl.model import MultiTaskModel
-from mtl.pipeline import Split
-from mtl.scoring import score
+from mtl.batching.featurize import feature_lengths
+from mtl.batching.prepare import Split
+from mtl.data.io import write_jsonl
+from mtl.evaluation.inference import predict_features
+from mtl.evaluation.score_file import score
+from mtl.modeling.model import MultiTaskModel
 from mtl.tasks.base import Task
 
 ALTER_EVERY = 5

@@ -1,6 +1,6 @@
 """Timing the product's engines step by step, without changing them.
 
-A :class:`BenchSession` is the product's :class:`~mtl.session.Session` with two hooks: its batch
+A :class:`BenchSession` is the product's :class:`~mtl.training.session.Session` with two hooks: its batch
 stream is wrapped in a :class:`RecordingStream` (which notes when each optimizer step draws its first
 batch, and keeps the batches for replay), and ``save`` writes nothing (the bench times training
 steps, not checkpoint I/O). ``train_loop`` and ``train_with_trainer`` then run unmodified.
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl.evaluation import batch_for
-from mtl.pipeline import TaskData
-from mtl.session import Session
+from mtl.batching.collate import batch_for
+from mtl.batching.prepare import TaskData
+from mtl.training.session import Session
 
 StreamFactory = Callable[[Session], Iterator[dict[str, Any]]]
 

@@ -15,9 +15,9 @@ import torch
 
 from mtl.bench.machine import CpuWatch
 from mtl.bench.steps import BenchSession, FixedStream, PlainStream, replay_bare, run_engine, sync
-from mtl.loop import train_loop
-from mtl.model import MultiTaskModel
-from mtl.trainer import train_with_trainer
+from mtl.modeling.model import MultiTaskModel
+from mtl.training.loop import train_loop
+from mtl.training.trainer import train_with_trainer
 
 # Parameter names of the lookup tables: an embedding lookup is a gather, not a matmul.
 EMBEDDING_MATRICES = ("word_embeddings", "position_embeddings", "token_type_embeddings")

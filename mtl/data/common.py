@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mtl.data import hub
+from mtl.data.io import iter_jsonl, read_text
 from mtl.errors import KlueInputError
-from mtl.io import iter_jsonl, read_text
 
 Where = str | int | None  # a guid or "#index" for JSON records, a line number for TSV rows
 R = TypeVar("R")

@@ -3,7 +3,7 @@
 Official file (TSV): five ``## `` comment lines, then per sentence a header
 ``## <guid>\\t<raw sentence>``, one row ``INDEX WORD_FORM LEMMA POS HEAD DEPREL`` per word and a blank
 line. INDEX must run 1..n in order, HEAD must be an integer in 0..n (0 = root) and DEPREL one of
-:data:`mtl.labels.DP_DEPRELS`; each violation is an error naming its line. The reader does not
+:data:`mtl.data.labels.DP_DEPRELS`; each violation is an error naming its line. The reader does not
 require exactly one root. With ``labeled=False`` a row may stop after POS, and HEAD/DEPREL are ignored.
 
 Truncation: the last sentence of a file with no blank line after it may be a cut-off byte prefix, so
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mtl.data import common
+from mtl.data.labels import DP_DEPRELS
 from mtl.data.records import DpRecord
 from mtl.errors import KlueInputError
-from mtl.labels import DP_DEPRELS
 
 _DEPREL_IDS = {name: i for i, name in enumerate(DP_DEPRELS)}
 _LABELED_FIELDS = 6

@@ -10,7 +10,7 @@ Accepted sources:
   copy the file into the HF cache folder (a write outside the project, keyed by a fingerprint), for
   rows that are the same either way;
 * ``.jsonl`` / ``.ndjson`` / ``.json`` JSON Lines (what ``Dataset.to_json`` writes): parsed with
-  :func:`mtl.io.iter_jsonl`, which names the line of a syntax error and does not infer a column
+  :func:`mtl.data.io.iter_jsonl`, which names the line of a syntax error and does not infer a column
   schema that could silently cast or null a malformed row (``Dataset.from_json`` would).
 
 ``datasets`` and ``pyarrow`` are imported inside the functions: reading an official release file never
@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mtl.data.io import iter_jsonl
 from mtl.errors import KlueInputError
-from mtl.io import iter_jsonl
 
 HUB_SPEC_PREFIX = "hub:"
 

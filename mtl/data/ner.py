@@ -15,7 +15,7 @@ tab, an unknown tag, or a broken UTF-8 character).
 With ``labeled=False`` the tag column is optional (a row may be just the character) and ignored.
 
 Hub rows: ``{sentence, tokens, ner_tags}`` (``tokens`` one character each, ``ner_tags`` ids in
-:data:`mtl.labels.NER_LABELS` order). They carry no guid: record ``i`` gets ``ner-<i>``, whichever split it is read as.
+:data:`mtl.data.labels.NER_LABELS` order). They carry no guid: record ``i`` gets ``ner-<i>``, whichever split it is read as.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from mtl.data import common
+from mtl.data.labels import NER_LABELS
 from mtl.data.records import NerRecord
 from mtl.errors import KlueInputError
-from mtl.labels import NER_LABELS
 
 _TAG_IDS = {name: i for i, name in enumerate(NER_LABELS)}
 # a surface never holds "<" or ">", but may hold ":" (e.g. <12:30:TI>): the type at the end decides

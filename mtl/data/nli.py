@@ -3,7 +3,7 @@
 Official file: a JSON list of ``{guid, source|genre, premise, hypothesis, gold_label, author?,
 label2..5?}``; the train file names the source ``genre`` and the dev file ``source``: both land in
 ``source``. ``gold_label`` is the label name. Hub rows: ``{guid, source, premise, hypothesis, label}``
-with ``label`` an id in :data:`mtl.labels.NLI_LABELS` order (the final hub order, not the May-2021 one).
+with ``label`` an id in :data:`mtl.data.labels.NLI_LABELS` order (the final hub order, not the May-2021 one).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from mtl.data import common
+from mtl.data.labels import NLI_LABELS
 from mtl.data.records import NliRecord
 from mtl.errors import KlueInputError
-from mtl.labels import NLI_LABELS
 
 
 def read(path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[NliRecord]:

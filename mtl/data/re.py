@@ -3,9 +3,9 @@
 The official file (a JSON list) and the hub rows share one shape:
 ``{guid, sentence, subject_entity: {word, start_idx, end_idx, type}, object_entity: {...}, label,
 source}``; ``label`` is the relation name in the official file and an id in
-:data:`mtl.labels.RE_LABELS` order on the hub. Offsets are character offsets with an INCLUSIVE end:
+:data:`mtl.data.labels.RE_LABELS` order on the hub. Offsets are character offsets with an INCLUSIVE end:
 every entity must satisfy ``sentence[start_idx:end_idx + 1] == word`` and have a type in
-:data:`mtl.labels.RE_ENTITY_TYPES`; anything else is an error naming the guid.
+:data:`mtl.data.labels.RE_ENTITY_TYPES`; anything else is an error naming the guid.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from mtl.data import common
+from mtl.data.labels import RE_ENTITY_TYPES, RE_LABELS
 from mtl.data.records import Entity, ReRecord
 from mtl.errors import KlueInputError
-from mtl.labels import RE_ENTITY_TYPES, RE_LABELS
 
 
 def read(path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[ReRecord]:

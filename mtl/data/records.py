@@ -2,7 +2,7 @@
 
 These TypedDicts are the contract between readers (files -> records), featurizers
 (records -> token ids) and scoring (records -> gold units). Label fields hold ids in the order of
-:mod:`mtl.labels`. ``label`` fields are ``None`` when the input carries no gold (``labeled=False``).
+:mod:`mtl.data.labels`. ``label`` fields are ``None`` when the input carries no gold (``labeled=False``).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mtl.data.hub import HUB_SPEC_PREFIX, load_hub_rows
+from mtl.data.io import iter_jsonl, read_text
 from mtl.errors import KlueInputError
-from mtl.io import iter_jsonl, read_text
 
 #: one row: (where it is: a line number, or "#i" for the i-th row of a binary file, the row as a mapping)
 Row = tuple[int | str, dict[str, Any]]

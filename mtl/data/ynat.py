@@ -2,7 +2,7 @@
 
 Official file: a JSON list of ``{guid, title, label, predefined_news_category?, annotations?, url?,
 date?}`` with ``label`` a topic name. Hub rows: ``{guid, title, label, url, date}`` with ``label`` an id
-in :data:`mtl.labels.YNAT_LABELS` order. Only guid, title and label reach the record.
+in :data:`mtl.data.labels.YNAT_LABELS` order. Only guid, title and label reach the record.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from mtl.data import common
+from mtl.data.labels import YNAT_LABELS
 from mtl.data.records import YnatRecord
-from mtl.labels import YNAT_LABELS
 
 
 def read(path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[YnatRecord]:

@@ -1,6 +1,6 @@
 """The official KLUE metrics (the KLUE-baseline definitions), in percent, with numpy only (no torch import).
 
-One function per task; each takes gold and predictions in the id orders of :mod:`mtl.labels` and
+One function per task; each takes gold and predictions in the id orders of :mod:`mtl.data.labels` and
 returns the metric names of the ``score`` contract. Bad arguments raise ``ValueError``.
 """
 

@@ -7,7 +7,7 @@ from itertools import chain
 
 import numpy as np
 
-from mtl.labels import DP_DEPRELS, DP_OTHERS_FROM
+from mtl.data.labels import DP_DEPRELS, DP_OTHERS_FROM
 from mtl.metrics.classification import macro_f1
 
 _HEAD_WRONG = -1  # the official LAS pseudo-class for a word whose predicted head is wrong

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtl.labels import NER_LABELS, NER_OUTSIDE
+from mtl.data.labels import NER_LABELS, NER_OUTSIDE
 from mtl.metrics.classification import per_class_f1
 
 _TAG_ID = {tag: i for i, tag in enumerate(NER_LABELS)}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtl.labels import RE_LABELS, RE_NO_RELATION
+from mtl.data.labels import RE_LABELS, RE_NO_RELATION
 from mtl.metrics.classification import as_label_arrays
 
 

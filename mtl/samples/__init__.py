@@ -17,7 +17,7 @@ ONTOLOGY_PATH: Path = SAMPLES_DIR / "ontology.json"
 """WoS ontology of the samples: ``{"domain-slot": ["none", "dontcare", values...]}`` for the 45 slots."""
 
 RELATION_LIST_PATH: Path = SAMPLES_DIR / "relation_list.json"
-"""``{"relations": [...]}``: the 30 RE labels in id order (= ``mtl.labels.RE_LABELS``)."""
+"""``{"relations": [...]}``: the 30 RE labels in id order (= ``mtl.data.labels.RE_LABELS``)."""
 
 SAMPLE_SPLITS: tuple[str, ...] = ("train", "dev")
 

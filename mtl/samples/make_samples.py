@@ -12,7 +12,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from mtl.labels import RE_LABELS
+from mtl.data.labels import RE_LABELS
 from mtl.samples import ONTOLOGY_PATH, RELATION_LIST_PATH, SAMPLE_SPLITS, SAMPLES_DIR
 from mtl.samples.generators import wos
 from mtl.samples.generators.common import dump_json

@@ -189,7 +189,7 @@ class Task:
         """
         return {**self.head_args(), **(getattr(self.settings, "head", None) or {})}
 
-    # -- raw inputs (the Python API, mtl.api) ----------------------------------------------------
+    # -- raw inputs (the Python API, mtl.serving.api) ----------------------------------------------------
     def records_from_inputs(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Unlabelled records, as the reader would make them, from the API's raw inputs (one per item).
 
@@ -212,7 +212,7 @@ class Task:
         chosen = getattr(getattr(self, "settings", None), "select_metric", None)
         return chosen or type(self).selection_metric or self.main_metric
 
-    # -- evidence: the leak-free split and the baselines (mtl.split, mtl.experiment) ---------------
+    # -- evidence: the leak-free split and the baselines (mtl.experiments.split, mtl.experiments.experiment) ---------------
     #: a text found in at least this many raw items is formulaic ("감사합니다.") and links nothing
     #: in the split's grouping; None: every shared text groups its items
     formulaic_min_items: ClassVar[int | None] = None

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mtl.data import dp as dp_reader
-from mtl.labels import DP_DEPRELS, DP_POS_TAGS
+from mtl.data.labels import DP_DEPRELS, DP_POS_TAGS
 from mtl.metrics.dp import dp_metrics
 from mtl.tasks.base import Key, Task, check_list, input_error, input_text
 
@@ -239,7 +239,7 @@ class DpTask(Task):
     def trivial_baseline(
         self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
-        from mtl.baselines import majority
+        from mtl.tasks.baselines import majority
 
         label = self.labels[majority(d for r in train for d in r["deprels"])]
         return [
@@ -254,7 +254,7 @@ class DpTask(Task):
     def nonneural_baseline(
         self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]] | None:
-        from mtl.baselines import majority
+        from mtl.tasks.baselines import majority
 
         def keys(pos: str) -> tuple[str, str]:
             return pos, pos.rsplit("+", 1)[-1]

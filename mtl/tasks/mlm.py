@@ -32,9 +32,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mtl.data.io import read_text
 from mtl.data.table import read_table
 from mtl.errors import KlueInputError
-from mtl.io import read_text
 from mtl.tasks.base import Key, check_number, input_error
 from mtl.tasks.generic import IGNORE_INDEX, GenericTask
 

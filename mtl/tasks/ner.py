@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mtl.data import ner as ner_reader
-from mtl.labels import NER_LABELS, NER_OUTSIDE
+from mtl.data.labels import NER_LABELS, NER_OUTSIDE
 from mtl.metrics.ner import ner_metrics
 from mtl.tasks.base import Key, Task, check_list, input_text
 

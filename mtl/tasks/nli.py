@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mtl.data import nli as nli_reader
-from mtl.labels import NLI_LABELS
+from mtl.data.labels import NLI_LABELS
 from mtl.metrics.classification import accuracy
 from mtl.tasks.base import check_label
 from mtl.tasks.sentence import ClassificationTask

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mtl.data import re as re_reader
-from mtl.labels import RE_ENTITY_TYPES, RE_LABELS, RE_NO_RELATION
+from mtl.data.labels import RE_ENTITY_TYPES, RE_LABELS, RE_NO_RELATION
 from mtl.metrics.re import re_metrics
 from mtl.tasks.base import (
     Key,
@@ -140,7 +140,7 @@ class ReTask(Task):
         if missing:
             raise ValueError(
                 f"the tokenizer lacks the RE entity markers ({', '.join(missing[:3])}...): "
-                "add them with mtl.pipeline.add_task_tokens before featurizing"
+                "add them with mtl.batching.prepare.add_task_tokens before featurizing"
             )
         return {m: vocab[m] for m in MARKERS}
 
@@ -362,7 +362,7 @@ class ReTask(Task):
     def nonneural_baseline(
         self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]] | None:
-        from mtl.baselines import tfidf_logreg
+        from mtl.tasks.baselines import tfidf_logreg
 
         def columns(records: Sequence[Mapping[str, Any]]) -> list[list[str]]:
             cols: list[list[str]] = [[], [], [], []]

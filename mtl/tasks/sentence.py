@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mtl.baselines import majority
 from mtl.tasks.base import Key, Task, input_pair, input_text, single_label_pairs
+from mtl.tasks.baselines import majority
 
 
 class SentenceTask(Task):
@@ -103,9 +103,9 @@ class ClassificationTask(SentenceTask):
         """TF-IDF character n-gram logistic regression; a pair also gets its overlap.
 
         For a pair (a, b): n-grams of a, of b, and of b's words missing from a, plus the character
-        overlap features of :func:`mtl.baselines.overlap_features`.
+        overlap features of :func:`mtl.tasks.baselines.overlap_features`.
         """
-        from mtl.baselines import overlap_features, tfidf_logreg
+        from mtl.tasks.baselines import overlap_features, tfidf_logreg
 
         def columns(records: Sequence[Mapping[str, Any]]) -> list[list[str]]:
             cols = [[r[f] for r in records] for f in self.text_fields]

@@ -79,7 +79,7 @@ class StsTask(SentenceTask):
     def nonneural_baseline(
         self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]] | None:
-        from mtl.baselines import linear_fit, overlap_features
+        from mtl.tasks.baselines import linear_fit, overlap_features
 
         first, second = self.text_fields
         model = linear_fit(

@@ -21,7 +21,7 @@ the records, so span text is cut from the dialogue exactly as written.
 the release's ontology.json; without it, the slots and values seen in the training states, see
 :func:`derived_schema`); it is saved in the checkpoint's ``tasks.json`` with each
 slot's kind and value list, so a checkpoint decodes without the ontology file. Per slot a gate among
-``mtl.labels.WOS_GATES`` (none / dontcare / yes / no / value): dontcare, yes and no are gates, never
+``mtl.data.labels.WOS_GATES`` (none / dontcare / yes / no / value): dontcare, yes and no are gates, never
 values. A "value" gate is filled according to the slot kind:
 
 * *categorical*: at most ``CATEGORICAL_MAX_VALUES`` ontology values besides none/dontcare/yes/no, and
@@ -72,9 +72,9 @@ from typing import Any
 import numpy as np
 
 from mtl.data import wos as wos_reader
+from mtl.data.io import read_json
+from mtl.data.labels import WOS_GATES
 from mtl.errors import KlueInputError
-from mtl.io import read_json
-from mtl.labels import WOS_GATES
 from mtl.metrics.wos import wos_metrics
 from mtl.tasks.base import Key, Task, check_list, input_error, input_text
 

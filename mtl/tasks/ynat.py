@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mtl.data import ynat as ynat_reader
-from mtl.labels import YNAT_LABELS
+from mtl.data.labels import YNAT_LABELS
 from mtl.metrics.classification import macro_f1
 from mtl.tasks.base import check_label
 from mtl.tasks.sentence import ClassificationTask

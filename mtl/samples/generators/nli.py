@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from mtl.labels import NLI_LABELS
+from mtl.data.labels import NLI_LABELS
 from mtl.samples.generators.common import attach, dump_json, rng_for
 
 

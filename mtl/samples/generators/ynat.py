@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from mtl.labels import YNAT_LABELS
+from mtl.data.labels import YNAT_LABELS
 from mtl.samples.generators.common import dump_json, rng_for
 
 # Seven headlines per topic; five go to train and two to dev. Each topic keeps its own vocabulary

@@ -7,10 +7,14 @@ work is one NumPy fill per row and field, not a Python loop over tokens.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from mtl.batching.prepare import Split
+    from mtl.tasks.base import Task
 
 #: fields kept on the host for decoding; never sent to the model
 META_FIELDS = frozenset({"example_index", "length"})
@@ -71,3 +75,19 @@ def _fit_width(arr: np.ndarray, width: int, pad: Any) -> np.ndarray:
     n = min(width, arr.shape[1])
     out[:, :n] = arr[:, :n]
     return out
+
+
+def batch_for(
+    task: Task, split: Split, indices: Sequence[int], device: torch.device | str
+) -> dict[str, torch.Tensor]:
+    """Collate the features at ``indices`` of ``split`` for ``task`` onto ``device``."""
+    rows = split.features[list(map(int, indices))]
+    batch = collate(
+        rows,
+        pad_token_id=task.tokenizer.pad_token_id,
+        token_fields=task.token_fields,
+        item_fields=task.item_fields,
+        pad_values=task.pad_values,
+        skip_fields=task.meta_fields,
+    )
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

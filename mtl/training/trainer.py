@@ -1,8 +1,8 @@
 """``MultiTaskTrainer``: the same model, batches, optimizer and schedule, driven by ``transformers.Trainer``.
 
-The Trainer's train dataloader is the session's :class:`~mtl.stream.MultiTaskStream`, its optimizer
-and scheduler come from :mod:`mtl.optim` (passed in as ``optimizers``), and ``compute_loss`` routes
-each batch to its task's head. What happens around the steps is :class:`mtl.engine.EngineRun`, as in
+The Trainer's train dataloader is the session's :class:`~mtl.batching.stream.MultiTaskStream`, its optimizer
+and scheduler come from :mod:`mtl.training.optim` (passed in as ``optimizers``), and ``compute_loss`` routes
+each batch to its task's head. What happens around the steps is :class:`mtl.training.run.EngineRun`, as in
 the custom loop, driven by :class:`EngineCallback`: both engines write the same checkpoints (the
 project's safetensors format; the Trainer's own pickled optimizer/RNG files are never written or
 read, so ``--resume`` works the same for both), the same TensorBoard tags into the same folder, and
@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-from mtl.engine import EngineRun
-from mtl.session import Session
+from mtl.training.run import EngineRun
+from mtl.training.session import Session
 
 
 class MultiTaskTrainer(Trainer):
@@ -78,7 +78,7 @@ class EngineCallback(TrainerCallback):
 
 
 def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, Any]:
-    """Train with :class:`MultiTaskTrainer`; same summary as :func:`mtl.loop.train_loop`."""
+    """Train with :class:`MultiTaskTrainer`; same summary as :func:`mtl.training.loop.train_loop`."""
     cfg = session.cfg.train
     stream = session.make_stream()
     optimizer, scheduler = session.make_optimizer()

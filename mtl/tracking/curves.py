@@ -21,7 +21,7 @@ COLORS = [
 def run_folders(log_dir: str | Path) -> list[Path]:
     """The log folders of the latest run under ``log_dir`` and its resumes, oldest first.
 
-    ``<output>/tensorboard`` holds one folder per run and per resume (:func:`mtl.reporting.run_name`:
+    ``<output>/tensorboard`` holds one folder per run and per resume (:func:`mtl.tracking.reporters.run_name`:
     ``<time>-start``, ``<time>-resume-<step>``): the latest ``-start`` folder and the resumes after it
     make one curve. A folder with event files directly in it (an older layout, ``evaluate``'s) is
     read as it is.

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl.batching import TaskBatches
-from mtl.evaluation import batch_for
-from mtl.pipeline import TaskData
+from mtl.batching.collate import batch_for
+from mtl.batching.order import TaskBatches
+from mtl.batching.prepare import TaskData
 from samplers import AnnealSchedule, TemperatureSampler
 
 
@@ -36,7 +36,7 @@ class MultiTaskStream:
         device: torch.device | str = "cpu",
         weights: Mapping[str, float] | None = None,
     ) -> None:
-        """``weights`` multiply each task's tempered share (see :mod:`mtl.budget`)."""
+        """``weights`` multiply each task's tempered share (see :mod:`mtl.training.budget`)."""
         self.data = data
         self.device = device
         sizes = {name: len(td.train.features) for name, td in data.items()}  # type: ignore[union-attr]

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from mtl.batching.featurize import feature_lengths, featurize
 from mtl.config import RunConfig, resolve_path
 from mtl.errors import KlueInputError
-from mtl.features import feature_lengths, featurize
 from mtl.tasks import TASKS, get_task
 from mtl.tasks.base import Task
 

@@ -57,7 +57,7 @@ TOLERANCE = 1e-5
 
 
 def export_task(model: Any, task: str, output: str | Path, *, encoder_only: bool = False) -> dict[str, Any]:
-    """Write ``task`` of ``model`` (a :class:`~mtl.api.KlueMultiTask`) to ``output``; returns what was written.
+    """Write ``task`` of ``model`` (a :class:`~mtl.serving.api.KlueMultiTask`) to ``output``; returns what was written.
 
     Raises:
         KlueInputError: no such head, ``output`` is a non-empty folder, or the exported model does

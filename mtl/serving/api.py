@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl.batching import eval_batches
+from mtl.batching.collate import batch_for
+from mtl.batching.featurize import feature_lengths, featurize
+from mtl.batching.order import eval_batches
+from mtl.batching.prepare import Split, setup_task
 from mtl.config import RunConfig, TaskConfig, config_from_dict
 from mtl.errors import KlueInputError
-from mtl.evaluation import batch_for
-from mtl.features import feature_lengths, featurize
-from mtl.model import MultiTaskModel
-from mtl.pipeline import Split, setup_task
+from mtl.modeling.model import MultiTaskModel
 from mtl.tasks.base import Task
 
 __all__ = ["KlueMultiTask"]
@@ -63,8 +63,8 @@ class KlueMultiTask:
             device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
             dtype: cast the weights (e.g. ``torch.bfloat16``); None keeps them as saved (float32).
         """
-        from mtl.checkpoint import load_checkpoint
-        from mtl.session import check_heads_fit
+        from mtl.training.checkpoint import load_checkpoint
+        from mtl.training.session import check_heads_fit
 
         model, tokenizer, resources, run = load_checkpoint(checkpoint)
         cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()

@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mtl.checkpoint import RUN_NAME, STATE_DIR
 from mtl.config import RunConfig, config_from_dict
 from mtl.errors import KlueInputError
+from mtl.training.checkpoint import RUN_NAME, STATE_DIR
 
 LAST, BEST = "last", "best"
 _MISSING = object()

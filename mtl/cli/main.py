@@ -21,7 +21,7 @@ EXIT_INPUT_ERROR = 2
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from mtl.scoring import score
+    from mtl.evaluation.score_file import score
 
     settings, resources = None, None
     if args.config:
@@ -43,7 +43,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-    from mtl.split import split_official
+    from mtl.experiments.split import split_official
 
     counts = split_official(args.data_dir, args.output)
     for task, c in counts.items():
@@ -56,10 +56,10 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
 
 def _lazy(name: str):  # noqa: ANN202
-    """A handler that imports mtl.commands (and with it torch) only when the command runs."""
+    """A handler that imports mtl.cli.commands (and with it torch) only when the command runs."""
 
     def run(args: argparse.Namespace) -> int:
-        from mtl import commands
+        from mtl.cli import commands
 
         return getattr(commands, name)(args)
 
@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the --mlm stage to the finished experiment in --output (its split, config and joint run)",
     )
     add_overrides(p)
-    p.set_defaults(func=_lazy_module("mtl.experiment", "cmd_experiment"))
+    p.set_defaults(func=_lazy_module("mtl.experiments.experiment", "cmd_experiment"))
 
     p = sub.add_parser(
         "score",

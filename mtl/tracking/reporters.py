@@ -6,7 +6,7 @@ bests, the confusion matrices of the final evaluation and the scoreboard table.
 
 Each run, and each ``--resume`` of it, logs into a folder of its own under ``<output>/tensorboard``
 (:func:`run_name`), so TensorBoard shows two runs into the same output folder as two curves rather than
-one line drawn back over itself; :func:`mtl.curves.read_scalars` joins a run with its resumes again.
+one line drawn back over itself; :func:`mtl.tracking.curves.read_scalars` joins a run with its resumes again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl.errors import KlueInputError
-from mtl.tensorboard import TensorBoard
+from mtl.tracking.tensorboard import TensorBoard
 
 TENSORBOARD_DIR = "tensorboard"
 WANDB_PIP = "pip install 'klue-mtl[wandb]'  (or: pip install wandb)"
@@ -43,7 +43,7 @@ def run_name(start_step: int) -> str:
     """The log folder name of a run starting at ``start_step``: ``<UTC time>-start`` or ``-resume-<step>``.
 
     The time comes first, so sorting the names sorts the runs; the suffix says whether a folder
-    continues the one before it (:func:`mtl.curves.read_scalars`).
+    continues the one before it (:func:`mtl.tracking.curves.read_scalars`).
     """
     # Milliseconds too: a run stopped early and resumed at once starts twice within one second, and
     # "resume" sorts before "start" when the rest of the names is equal.

@@ -38,7 +38,7 @@ def build_encoder(cfg: EncoderConfig, vocab_size: int) -> PreTrainedModel:
         config = RobertaConfig(**{**_TINY, **_KLUE_ROBERTA_IDS, **cfg.architecture, "vocab_size": vocab_size})
         encoder = AutoModel.from_config(config, add_pooling_layer=False)
     elif is_klue_mtl_checkpoint(cfg.name):
-        from mtl.model import MultiTaskModel  # the joint model imports this module
+        from mtl.modeling.model import MultiTaskModel  # the joint model imports this module
 
         encoder = MultiTaskModel.from_pretrained(cfg.name).encoder
     else:
@@ -82,7 +82,7 @@ def pretrained_lm_head(name: str, vocab_size: int) -> dict[str, torch.Tensor] | 
     resizes an output layer.
     """
     if is_klue_mtl_checkpoint(name):
-        from mtl.model import MultiTaskModel
+        from mtl.modeling.model import MultiTaskModel
 
         model = MultiTaskModel.from_pretrained(name)
         kinds = {task: spec["kind"] for task, spec in model.head_specs.items()}

@@ -1,14 +1,14 @@
 """What both engines do around their optimizer steps, in one place.
 
-The custom loop (:mod:`mtl.loop`) and the Trainer subclass (:mod:`mtl.trainer`) differ only in how
+The custom loop (:mod:`mtl.training.loop`) and the Trainer subclass (:mod:`mtl.training.trainer`) differ only in how
 they run forward, backward and the optimizer step. Everything around that is an :class:`EngineRun`:
 
 - the start: optimizer, schedule and batch stream restored on ``--resume``; the RNG seeded anew or
   restored (:func:`start_rng`); ``train.compile`` applied (:func:`compile_model`);
 - each batch: the non-finite loss check under ``train.nan_policy`` (all DDP ranks agree), the task's
   loss weight, the running loss per task;
-- each step: the progress bar or log line (:mod:`mtl.progress`), the scalars (``loss/<task>``,
-  ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.reporting`), evaluation and best-checkpoint
+- each step: the progress bar or log line (:mod:`mtl.training.progress`), the scalars (``loss/<task>``,
+  ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.tracking.reporters`), evaluation and best-checkpoint
   selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
   task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops);
 - the end: the final checkpoint, the last evaluation and the run's summary.
@@ -37,13 +37,13 @@ import torch
 import torch.distributed as dist
 from transformers import set_seed
 
-from mtl.checkpoint import restore_rng
-from mtl.encoder import enable_gradient_checkpointing
+from mtl.batching.stream import MultiTaskStream
 from mtl.errors import KlueInputError
-from mtl.progress import Progress, is_terminal
-from mtl.reporting import Reporter
-from mtl.session import BEST, LAST, Session
-from mtl.stream import MultiTaskStream
+from mtl.modeling.encoder import enable_gradient_checkpointing
+from mtl.tracking.reporters import Reporter
+from mtl.training.checkpoint import restore_rng
+from mtl.training.progress import Progress, is_terminal
+from mtl.training.session import BEST, LAST, Session
 
 TASK_BEST_JSON = "task_best.json"
 
@@ -57,13 +57,13 @@ def task_eval_intervals(session: Session) -> dict[str, int]:
     """Steps between evaluations of each task alone: ``train.evals_per_epoch`` per epoch of the task.
 
     An epoch of a task lasts ``max_steps / epochs`` steps, with the epochs the budget plans for it
-    (:func:`mtl.budget.budget_rows`, the numbers the sampler runs on). Tasks without dev data, and all
+    (:func:`mtl.training.budget.budget_rows`, the numbers the sampler runs on). Tasks without dev data, and all
     tasks when ``evals_per_epoch`` is 0, have none.
     """
     cfg = session.cfg.train
     if not cfg.evals_per_epoch:
         return {}
-    from mtl.budget import budget_rows
+    from mtl.training.budget import budget_rows
 
     rows = budget_rows(session.cfg, session.train_sizes(), session.world_size)
     intervals = {}
@@ -373,7 +373,7 @@ class EngineRun:
                 )
         columns = ["task", "metric", f"step {step}", "task's best", "task's best step"]
         self.tb.table("scoreboard", columns, rows, step)
-        from mtl.scoreboard import classification_details, confusion_image
+        from mtl.evaluation.scoreboard import classification_details, confusion_image
 
         for task, predictions in self.session.last_predictions.items():
             td = self.session.data[task]

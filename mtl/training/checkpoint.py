@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from mtl.config import RUN_FILE
 from mtl.errors import KlueInputError
-from mtl.model import CONFIG_NAME, WEIGHTS_NAME, MultiTaskModel
+from mtl.modeling.model import CONFIG_NAME, WEIGHTS_NAME, MultiTaskModel
 
 TASKS_NAME = "tasks.json"
 RUN_NAME = RUN_FILE

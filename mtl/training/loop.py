@@ -4,7 +4,7 @@ Each optimizer step takes ``gradient_accumulation_steps`` batches from the multi
 (each batch one task, chosen by the temperature sampler), scales each task's loss by its weight and
 by the accumulation count, clips, steps AdamW and the schedule. What happens around the steps
 (resume, RNG, the non-finite loss check, progress, TensorBoard / W&B, evaluation and best-checkpoint selection,
-checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is :class:`mtl.engine.EngineRun`, shared
+checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is :class:`mtl.training.run.EngineRun`, shared
 with the Trainer engine.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from mtl.engine import EngineRun
-from mtl.session import Session
+from mtl.training.run import EngineRun
+from mtl.training.session import Session
 
 
 def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
-    """Train with the custom loop; returns the summary of :meth:`mtl.engine.EngineRun.finish`."""
+    """Train with the custom loop; returns the summary of :meth:`mtl.training.run.EngineRun.finish`."""
     cfg, model = session.cfg.train, session.model
     accum = cfg.gradient_accumulation_steps
     stream = session.make_stream()

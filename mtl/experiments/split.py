@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtl.data.io import read_json, read_text
 from mtl.errors import KlueInputError
-from mtl.io import read_json, read_text
 
 HELDOUT_PERCENT = 20
 

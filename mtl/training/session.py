@@ -2,7 +2,7 @@
 
 Config -> output folder check -> tokenizer -> tasks -> every file read and featurized -> model ->
 batch stream -> optimizer and schedule. A malformed input stops here, before any training time is
-spent. The engines (mtl/loop.py, mtl/trainer.py) only differ in how they step.
+spent. The engines (mtl/training/loop.py, mtl/training/trainer.py) only differ in how they step.
 """
 
 from __future__ import annotations
@@ -19,20 +19,26 @@ import torch.distributed as dist
 from transformers import set_seed
 
 from heads import build_head
-from mtl.budget import sampler_settings
-from mtl.checkpoint import TrainingState, capture_rng, load_checkpoint, load_training_state, save_checkpoint
+from mtl.batching.prepare import TaskData, add_task_tokens, prepare, setup_task
+from mtl.batching.stream import MultiTaskStream
 from mtl.config import RunConfig, check_contained_path
-from mtl.encoder import build_encoder, pretrained_lm_head, set_attention
 from mtl.errors import KlueInputError
-from mtl.evaluation import evaluate_split
-from mtl.model import MultiTaskModel
-from mtl.optim import build_optimizer, build_scheduler
-from mtl.pipeline import TaskData, add_task_tokens, prepare, setup_task
-from mtl.progress import is_terminal
-from mtl.reporting import check_reporters
-from mtl.stream import MultiTaskStream
+from mtl.evaluation.inference import evaluate_split
+from mtl.modeling.encoder import build_encoder, pretrained_lm_head, set_attention
+from mtl.modeling.model import MultiTaskModel
+from mtl.modeling.tokenizer import encoder_tokenizer
 from mtl.tasks.base import Task
-from mtl.tokenizer import encoder_tokenizer
+from mtl.tracking.reporters import check_reporters
+from mtl.training.budget import sampler_settings
+from mtl.training.checkpoint import (
+    TrainingState,
+    capture_rng,
+    load_checkpoint,
+    load_training_state,
+    save_checkpoint,
+)
+from mtl.training.optim import build_optimizer, build_scheduler
+from mtl.training.progress import is_terminal
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
 BEST = "best"  # the best checkpoint by the selection metric
@@ -316,7 +322,7 @@ def build_session(
 def check_hub_sources(cfg: RunConfig) -> None:
     """Fail fast (exit 2) when the encoder or tokenizer is a hub id that cannot be reached."""
     from mtl.hubcheck import check_model_source
-    from mtl.tokenizer import OFFLINE_NAMES
+    from mtl.modeling.tokenizer import OFFLINE_NAMES
 
     if not cfg.encoder.random_init:
         check_model_source(cfg.encoder.name, "encoder.name")

@@ -89,13 +89,13 @@ def classification_details(
     labels: Sequence[str], gold: Sequence[int], pred: Sequence[int]
 ) -> tuple[str, np.ndarray]:
     """The classification report (columns aligned for Korean labels) and the confusion matrix."""
-    from mtl.reports import classification_report_text, confusion_counts
+    from mtl.evaluation.reports import classification_report_text, confusion_counts
 
     return classification_report_text(labels, gold, pred), confusion_counts(labels, gold, pred)
 
 
 def confusion_image(matrix: np.ndarray, labels: Sequence[str], title: str = "") -> np.ndarray:
-    """The labelled heat map of :func:`mtl.reports.confusion_figure` as an HWC uint8 array."""
-    from mtl.reports import confusion_figure, figure_array
+    """The labelled heat map of :func:`mtl.evaluation.reports.confusion_figure` as an HWC uint8 array."""
+    from mtl.evaluation.reports import confusion_figure, figure_array
 
     return figure_array(confusion_figure(matrix, labels, title))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mtl.data.io import iter_jsonl
 from mtl.errors import KlueInputError
-from mtl.io import iter_jsonl
 from mtl.tasks import get_task
 from mtl.tasks.base import Key, Task
 

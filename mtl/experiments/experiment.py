@@ -2,8 +2,8 @@
 
 One command, deterministic for a seed:
 
-1. split every real dev file 80/20, leak-free (:mod:`mtl.split`),
-2. score the trivial and the non-neural baselines on the held-out 20% (:mod:`mtl.baselines`; each
+1. split every real dev file 80/20, leak-free (:mod:`mtl.experiments.split`),
+2. score the trivial and the non-neural baselines on the held-out 20% (:mod:`mtl.tasks.baselines`; each
    task's ``trivial_baseline`` / ``nonneural_baseline``), by the same ``score`` code as the model,
 3. train the config jointly (the headline run, first of ``--seeds``) and score it on the held-out
    20%; the other seeds repeat the joint run only, for the seed-to-seed spread,
@@ -25,16 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from mtl.config import RunConfig, load_config
+from mtl.data.io import write_jsonl
 from mtl.errors import KlueInputError
-from mtl.experiment_mlm import mlm_stage, render_mlm
-from mtl.io import write_jsonl
-from mtl.scoring import score
-from mtl.split import split_official
+from mtl.evaluation.score_file import score
+from mtl.experiments.mlm_stage import mlm_stage, render_mlm
+from mtl.experiments.split import split_official
 from samplers import TemperatureSampler
 
 
 def _run(cfg: RunConfig, output: Path) -> dict[str, Any]:
-    from mtl.commands import run_training
+    from mtl.cli.commands import run_training
 
     t0 = time.perf_counter()
     summary = run_training(cfg, output, resume=False)
@@ -53,7 +53,7 @@ def updates_per_task(cfg: RunConfig, sizes: dict[str, int]) -> dict[str, int]:
 
 def baselines(cfg: RunConfig, out: Path) -> dict[str, dict[str, Any]]:
     """Trivial and non-neural baselines of every configured task, scored on its held-out file."""
-    from mtl.pipeline import resolve_path
+    from mtl.batching.prepare import resolve_path
     from mtl.tasks import get_task
 
     results: dict[str, dict[str, Any]] = {}
@@ -173,8 +173,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         abs(a - b) / max(abs(a), 1e-12) for a, b in zip(loop["losses"], trainer["losses"], strict=True)
     )
 
-    from mtl.pipeline import add_task_tokens, prepare, setup_task
-    from mtl.tokenizer import encoder_tokenizer
+    from mtl.batching.prepare import add_task_tokens, prepare, setup_task
+    from mtl.modeling.tokenizer import encoder_tokenizer
 
     tokenizer = encoder_tokenizer(cfg.encoder)
     add_task_tokens(tokenizer, [setup_task(n, small, tokenizer) for n in small.tasks])
@@ -204,7 +204,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def _finish(report: dict[str, Any], cfg: RunConfig, out: Path) -> int:
     _save(report, out)
     (out / "results.md").write_text(render(report, cfg), encoding="utf-8")
-    from mtl.curves import draw_loss_curves
+    from mtl.tracking.curves import draw_loss_curves
 
     draw_loss_curves(out / "joint" / "tensorboard", out / "loss_curves.png")
     print((out / "results.md").read_text(encoding="utf-8"))

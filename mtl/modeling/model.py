@@ -1,7 +1,7 @@
 """MultiTaskModel: one shared encoder, one head per task.
 
 ``forward(task, **batch)`` runs the encoder once and the named task's head on its hidden states.
-``save_pretrained`` / ``from_pretrained`` follow the checkpoint layout of :mod:`mtl.checkpoint`: a
+``save_pretrained`` / ``from_pretrained`` follow the checkpoint layout of :mod:`mtl.training.checkpoint`: a
 transformers ``config.json`` extended with each task's head kind and arguments, one flat
 ``model.safetensors`` ("encoder.*", "heads.<task>.*"); loading never unpickles.
 """
@@ -20,8 +20,8 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from heads import HeadOutput, build_head
-from mtl.encoder import encoder_from_config
 from mtl.errors import KlueInputError
+from mtl.modeling.encoder import encoder_from_config
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

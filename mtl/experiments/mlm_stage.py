@@ -70,7 +70,7 @@ def run_once(run: Any, cfg: RunConfig, folder: Path) -> dict[str, Any]:
 
 def heldout_predictions(checkpoint: Path, cfg: RunConfig) -> dict[str, tuple[Any, list[Any], list[Any]]]:
     """Per task of ``cfg``: (the set-up task, gold units, predictions) on its held-out file, in unit order."""
-    from mtl.api import KlueMultiTask
+    from mtl.serving.api import KlueMultiTask
 
     model = KlueMultiTask.from_pretrained(checkpoint)
     out = {}

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtl.batching import eval_batches
-from mtl.collate import collate
-from mtl.model import MultiTaskModel
-from mtl.pipeline import Split
+from mtl.batching.collate import batch_for
+from mtl.batching.order import eval_batches
+from mtl.batching.prepare import Split
+from mtl.modeling.model import MultiTaskModel
 from mtl.tasks.base import Task
-
-
-def batch_for(
-    task: Task, split: Split, indices: Sequence[int], device: torch.device | str
-) -> dict[str, torch.Tensor]:
-    """Collate the features at ``indices`` of ``split`` for ``task`` onto ``device``."""
-    rows = split.features[list(map(int, indices))]
-    batch = collate(
-        rows,
-        pad_token_id=task.tokenizer.pad_token_id,
-        token_fields=task.token_fields,
-        item_fields=task.item_fields,
-        pad_values=task.pad_values,
-        skip_fields=task.meta_fields,
-    )
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 @torch.no_grad()

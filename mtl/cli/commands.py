@@ -41,7 +41,7 @@ def _print_board(
     out_dir: Path,
     task_best: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    from mtl.scoreboard import build_scoreboard, render_markdown, write_scoreboard
+    from mtl.evaluation.scoreboard import build_scoreboard, render_markdown, write_scoreboard
 
     board = build_scoreboard(results, counts, task_best)
     write_scoreboard(board, out_dir)
@@ -57,17 +57,17 @@ def run_training(
     tasks: list[str] | None = None,
 ) -> dict[str, Any]:
     """Build the session and train it with the configured engine; prints and writes the scoreboard."""
-    from mtl.session import build_session
+    from mtl.training.session import build_session
 
     session = build_session(cfg, output, resume=resume, init_from=init_from, only_tasks=tasks)
     if session.is_main:
         _show_budget(cfg, session.train_sizes(), output, "featurized train data", session.world_size)
     if cfg.train.engine == "trainer":
-        from mtl.trainer import train_with_trainer
+        from mtl.training.trainer import train_with_trainer
 
         summary = train_with_trainer(session)
     else:
-        from mtl.loop import train_loop
+        from mtl.training.loop import train_loop
 
         summary = train_loop(session)
     if session.is_main and summary.get("results"):
@@ -83,7 +83,7 @@ def run_training(
 
 def _show_budget(cfg: RunConfig, sizes: dict[str, int], output: Path | None, source: str, world: int) -> None:
     """Print the per-task budget table (and write budget.json / budget.md into ``output``)."""
-    from mtl.budget import budget_rows, format_table, write_budget
+    from mtl.training.budget import budget_rows, format_table, write_budget
 
     rows = budget_rows(cfg, sizes, world)
     table = format_table(rows, cfg, source)
@@ -94,7 +94,7 @@ def _show_budget(cfg: RunConfig, sizes: dict[str, int], output: Path | None, sou
 
 def cmd_budget(args: argparse.Namespace) -> int:
     """The per-task budget of a config from declared train sizes, without reading any data."""
-    from mtl.budget import declared_sizes
+    from mtl.training.budget import declared_sizes
 
     cfg = load_config(args.config, args.overrides)
     _show_budget(cfg, declared_sizes(cfg), None, "declared train sizes", 1)
@@ -119,7 +119,7 @@ def _prepare_output(args: argparse.Namespace, cfg: RunConfig, output: Path) -> R
     Without ``--resume`` a folder holding a run is an error unless ``--overwrite``; with it, the run
     continues with its own saved config (only log/eval/save settings and a larger max_steps may change).
     """
-    from mtl.runfolder import check_fresh_output, finished, resume_config
+    from mtl.training.runfolder import check_fresh_output, finished, resume_config
 
     if not args.resume:
         check_fresh_output(output, overwrite=getattr(args, "overwrite", False))
@@ -141,7 +141,7 @@ def _prepare_output(args: argparse.Namespace, cfg: RunConfig, output: Path) -> R
 def _resume_base(args: argparse.Namespace) -> RunConfig:
     """With ``--resume`` and no ``--config``: the run's saved config plus the command line's overrides."""
     from mtl.config import apply_overrides
-    from mtl.runfolder import saved_config
+    from mtl.training.runfolder import saved_config
 
     if not args.output:
         raise KlueInputError(None, None, "--resume without --config needs --output (the run folder)")
@@ -173,7 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from mtl.checkpoint import RUN_NAME
+    from mtl.training.checkpoint import RUN_NAME
 
     source = Path(args.from_)
     if not source.is_dir():
@@ -214,12 +214,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from mtl.checkpoint import load_checkpoint
-    from mtl.evaluation import evaluate_split
-    from mtl.features import feature_lengths, featurize
-    from mtl.pipeline import Split, read_split, resolve_path, setup_task
-    from mtl.session import check_heads_fit, check_writable
-    from mtl.tensorboard import TensorBoard
+    from mtl.batching.featurize import feature_lengths, featurize
+    from mtl.batching.prepare import Split, read_split, resolve_path, setup_task
+    from mtl.evaluation.inference import evaluate_split
+    from mtl.tracking.tensorboard import TensorBoard
+    from mtl.training.checkpoint import load_checkpoint
+    from mtl.training.session import check_heads_fit, check_writable
 
     checkpoint = Path(args.checkpoint)
     if (checkpoint / "last").is_dir() and not (checkpoint / "config.json").is_file():
@@ -282,8 +282,8 @@ def _classification_text(task: Task, records: list[dict], predictions: list[dict
     pairs = task.label_pairs(records, predictions)
     if pairs is None:
         return ""
-    from mtl.reports import save_confusion_png
-    from mtl.scoreboard import classification_details
+    from mtl.evaluation.reports import save_confusion_png
+    from mtl.evaluation.scoreboard import classification_details
 
     labels, gold, pred = pairs
     report, matrix = classification_details(labels, gold, pred)
@@ -297,9 +297,9 @@ def _classification_text(task: Task, records: list[dict], predictions: list[dict
 def cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
-    from mtl.api import KlueMultiTask
-    from mtl.io import write_jsonl
-    from mtl.pipeline import read_split
+    from mtl.batching.prepare import read_split
+    from mtl.data.io import write_jsonl
+    from mtl.serving.api import KlueMultiTask
 
     checkpoint, output = Path(args.checkpoint), Path(args.output)
     if output.is_dir():
@@ -324,8 +324,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """One task of a joint checkpoint as a plain transformers model folder."""
-    from mtl.api import KlueMultiTask
-    from mtl.export import export_task
+    from mtl.serving.api import KlueMultiTask
+    from mtl.serving.export import export_task
 
     model = KlueMultiTask.from_pretrained(args.checkpoint)
     report = export_task(model, args.task, args.output, encoder_only=args.encoder_only)
@@ -337,9 +337,9 @@ def cmd_compare_engines(args: argparse.Namespace) -> int:
     """Train the same config with both engines and print losses, speed and scores side by side."""
     import time
 
-    from mtl.loop import train_loop
-    from mtl.session import build_session
-    from mtl.trainer import train_with_trainer
+    from mtl.training.loop import train_loop
+    from mtl.training.session import build_session
+    from mtl.training.trainer import train_with_trainer
 
     cfg = load_config(args.config, args.overrides)
     output = Path(args.output or f"{cfg.output_dir}-compare")

@@ -1,0 +1,1 @@
+"""The ``klue-mtl`` command line: the parser, and one function per command in :mod:`mtl.cli.commands`."""

@@ -1,0 +1,1 @@
+"""Evidence that the pipeline learns: the leak-free split, baselines, the from-scratch experiment."""

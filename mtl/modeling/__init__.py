@@ -1,0 +1,1 @@
+"""The model: the shared encoder, the tokenizer, and the joint model with one head per task."""
