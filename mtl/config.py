@@ -474,14 +474,13 @@ def resolve_path(cfg: RunConfig, value: str) -> str:
     return str(path)
 
 
-RUN_FILE = "run.json"  # a checkpoint's resolved run config (written by mtl.training.checkpoint)
-
-
 def load_run_config(path: str | Path) -> RunConfig:
     """The config of a YAML file, or of a checkpoint folder (its saved ``run.json``).
 
     ``score --config`` uses it to learn the definitions of the tasks declared with ``kind:``.
     """
+    from mtl.layout import RUN_FILE
+
     p = Path(path)
     if p.is_dir():
         run_file = p / RUN_FILE

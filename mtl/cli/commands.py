@@ -10,6 +10,19 @@ from typing import Any
 
 from mtl.config import RunConfig, TaskConfig, config_from_dict, load_config
 from mtl.errors import KlueInputError
+from mtl.layout import (
+    BEST,
+    CLASSIFICATION_REPORT,
+    EVAL_DIR,
+    LAST,
+    RUN_FILE,
+    SCOREBOARD_JSON,
+    SCOREBOARD_MD,
+    TASK_BEST_JSON,
+    TENSORBOARD_DIR,
+    confusion_png,
+    task_best_dir,
+)
 from mtl.tasks.base import Task
 
 
@@ -75,8 +88,8 @@ def run_training(
         _print_board(summary["results"], counts, output, summary.get("task_best"))
         if summary.get("best_step") is not None:
             print(
-                f"joint best: {output / 'best'} (step {summary['best_step']}, {cfg.train.select_metric}); "
-                f"each task's own best: {output / 'best-<task>'} (see task_best.json)"
+                f"joint best: {output / BEST} (step {summary['best_step']}, {cfg.train.select_metric}); "
+                f"each task's own best: {output / task_best_dir('<task>')} (see {TASK_BEST_JSON})"
             )
     return summary
 
@@ -105,9 +118,9 @@ def where_things_are(output: Path, checkpoint: Path | None, board_dir: Path | No
     """The closing lines of train, finetune and evaluate: checkpoint, scoreboard, logs, TensorBoard."""
     if checkpoint is not None:
         print(f"checkpoint:  {checkpoint}")
-    if board_dir is not None and (board_dir / "scoreboard.md").is_file():
-        print(f"scoreboard:  {board_dir / 'scoreboard.md'} (and scoreboard.json)")
-    logs = output / "tensorboard"
+    if board_dir is not None and (board_dir / SCOREBOARD_MD).is_file():
+        print(f"scoreboard:  {board_dir / SCOREBOARD_MD} (and {SCOREBOARD_JSON})")
+    logs = output / TENSORBOARD_DIR
     if logs.is_dir():
         print(f"logs:        {logs}")
         print(f"  tensorboard --logdir {logs}")
@@ -133,7 +146,7 @@ def _prepare_output(args: argparse.Namespace, cfg: RunConfig, output: Path) -> R
             f"the run in {output} already finished at step {step} (train.max_steps {cfg.train.max_steps}); "
             "nothing to do. Raise train.max_steps to train further."
         )
-        where_things_are(output, output / "last", output)
+        where_things_are(output, output / LAST, output)
         return None
     return cfg
 
@@ -166,15 +179,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = run_training(cfg, output, resume=args.resume)
     if summary.get("stopped"):
         print(
-            f"stopped at step {summary['steps']}; checkpoint saved in {output / 'last'} (continue with --resume)"
+            f"stopped at step {summary['steps']}; checkpoint saved in {output / LAST} (continue with --resume)"
         )
-    where_things_are(output, output / "last", output)
+    where_things_are(output, output / LAST, output)
     return 0
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from mtl.training.checkpoint import RUN_NAME
-
     source = Path(args.from_)
     if not source.is_dir():
         raise KlueInputError(
@@ -183,7 +194,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.config:
         cfg = load_config(args.config, args.overrides)
     else:
-        run_file = source / RUN_NAME
+        run_file = source / RUN_FILE
         if not run_file.is_file():
             raise KlueInputError(run_file, None, "no run config in the checkpoint: pass --config")
         data = json.loads(run_file.read_text(encoding="utf-8"))["config"]
@@ -207,7 +218,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     run_training(
         cfg, output, resume=args.resume, init_from=None if args.resume else str(source), tasks=[args.task]
     )
-    where_things_are(output, output / "last", output)
+    where_things_are(output, output / LAST, output)
     return 0
 
 
@@ -217,14 +228,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mtl.batching.featurize import feature_lengths, featurize
     from mtl.batching.prepare import Split, read_split, resolve_path, setup_task
     from mtl.evaluation.inference import evaluate_split
+    from mtl.modeling.model import CONFIG_NAME
     from mtl.tracking.tensorboard import TensorBoard
     from mtl.training.checkpoint import load_checkpoint
     from mtl.training.session import check_heads_fit, check_writable
 
     checkpoint = Path(args.checkpoint)
-    if (checkpoint / "last").is_dir() and not (checkpoint / "config.json").is_file():
+    if (checkpoint / LAST).is_dir() and not (checkpoint / CONFIG_NAME).is_file():
         raise KlueInputError(
-            checkpoint, None, f"is a run folder, not a checkpoint: pass --checkpoint {checkpoint / 'last'}"
+            checkpoint, None, f"is a run folder, not a checkpoint: pass --checkpoint {checkpoint / LAST}"
         )
     model, tokenizer, resources, run = load_checkpoint(checkpoint)
     cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
@@ -236,8 +248,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 None,
                 f"the checkpoint has no head for task {t!r} (it has {', '.join(model.tasks)})",
             )
-    # Not into the checkpoint: "last" is a link to a hidden versioned folder the next save replaces.
-    out = Path(args.output) if args.output else checkpoint.parent / "eval" / checkpoint.name
+    # Not into the checkpoint: the next save of the run replaces its folder.
+    out = Path(args.output) if args.output else checkpoint.parent / EVAL_DIR / checkpoint.name
     check_writable(out)
     # Every dev file is read and validated before any evaluation starts.
     prepared = []
@@ -254,7 +266,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         prepared.append((task, read_split(task, path, "dev", None)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    tb = TensorBoard(out / "tensorboard")
+    tb = TensorBoard(out / TENSORBOARD_DIR)
     results, counts, details = {}, {}, []
     for task, records in prepared:
         features = featurize(task, records, cache_dir=args.cache_dir)
@@ -268,9 +280,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _print_board(results, counts, out)
     text = "\n".join(d for d in details if d)
     if text:
-        (out / "classification_report.txt").write_text(text, encoding="utf-8")
-        print(f"classification reports: {out / 'classification_report.txt'}")
-        pngs = sorted(out.glob("confusion_*.png"))
+        (out / CLASSIFICATION_REPORT).write_text(text, encoding="utf-8")
+        print(f"classification reports: {out / CLASSIFICATION_REPORT}")
+        pngs = sorted(out.glob(confusion_png("*")))
         print(f"confusion matrices:     {', '.join(str(p) for p in pngs)}")
     where_things_are(out, None, out)
     return 0
@@ -289,7 +301,7 @@ def _classification_text(task: Task, records: list[dict], predictions: list[dict
     report, matrix = classification_details(labels, gold, pred)
     tb.text(f"{task.name}/classification_report", "    " + report.replace("\n", "\n    "))
     title = f"{task.name}: confusion matrix"
-    pixels = save_confusion_png(matrix, labels, title, out / f"confusion_{task.name}.png")
+    pixels = save_confusion_png(matrix, labels, title, out / confusion_png(task.name))
     tb.image(f"{task.name}/confusion_matrix", pixels)
     return f"== {task.name}: classification report ==\n{report}"
 

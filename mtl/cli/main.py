@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mtl.errors import KlueInputError
+from mtl.layout import TASKS_FILE
 
 EXIT_INPUT_ERROR = 2
 
@@ -35,7 +36,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             from mtl.config import resolve_path
 
             settings = dataclasses.replace(settings, train=resolve_path(cfg, settings.train))
-        tasks_file = Path(args.config) / "tasks.json"
+        tasks_file = Path(args.config) / TASKS_FILE
         if tasks_file.is_file():  # a checkpoint: its labels, exactly as trained
             resources = json.loads(tasks_file.read_text(encoding="utf-8")).get(args.task)
     print(json.dumps(score(args.task, args.gold, args.pred, settings, resources), ensure_ascii=False))

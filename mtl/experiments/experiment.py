@@ -30,6 +30,7 @@ from mtl.errors import KlueInputError
 from mtl.evaluation.score_file import score
 from mtl.experiments.mlm_stage import mlm_stage, render_mlm
 from mtl.experiments.split import split_official
+from mtl.layout import FEATURES_CACHE_DIR, LAST, TENSORBOARD_DIR
 from samplers import TemperatureSampler
 
 
@@ -112,7 +113,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.mlm_only:
         # Add the masked-LM stage to a finished experiment in the same folder (same split, same config).
         done = out / "results.json"
-        if not done.is_file() or not (out / "joint" / "last").exists():
+        if not done.is_file() or not (out / "joint" / LAST).exists():
             raise KlueInputError(
                 out, None, "--mlm-only needs a finished experiment here (results.json, joint/last)"
             )
@@ -184,7 +185,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             small,
             tokenizer,
             splits=("train",),
-            cache_dir=str(out / "joint" / ".features-cache"),
+            cache_dir=str(out / "joint" / FEATURES_CACHE_DIR),
             progress=False,
         ).items()
     }  # type: ignore[union-attr]
@@ -206,7 +207,7 @@ def _finish(report: dict[str, Any], cfg: RunConfig, out: Path) -> int:
     (out / "results.md").write_text(render(report, cfg), encoding="utf-8")
     from mtl.tracking.curves import draw_loss_curves
 
-    draw_loss_curves(out / "joint" / "tensorboard", out / "loss_curves.png")
+    draw_loss_curves(out / "joint" / TENSORBOARD_DIR, out / "loss_curves.png")
     print((out / "results.md").read_text(encoding="utf-8"))
     return 0
 

@@ -25,10 +25,8 @@ from typing import Any
 
 from mtl.config import RunConfig
 from mtl.errors import KlueInputError
+from mtl.layout import BUDGET_JSON, BUDGET_MD
 from samplers import AnnealSchedule, TemperatureSampler
-
-BUDGET_JSON = "budget.json"
-BUDGET_MD = "budget.md"
 
 
 @dataclass(frozen=True)

@@ -39,18 +39,12 @@ from transformers import set_seed
 
 from mtl.batching.stream import MultiTaskStream
 from mtl.errors import KlueInputError
+from mtl.layout import BEST, LAST, TASK_BEST_JSON, task_best_dir
 from mtl.modeling.encoder import enable_gradient_checkpointing
 from mtl.tracking.reporters import Reporter
 from mtl.training.checkpoint import restore_rng
 from mtl.training.progress import Progress, is_terminal
-from mtl.training.session import BEST, LAST, Session
-
-TASK_BEST_JSON = "task_best.json"
-
-
-def task_best_dir(task: str) -> str:
-    """The folder name of ``task``'s own best checkpoint under the output folder."""
-    return f"{BEST}-{task}"
+from mtl.training.session import Session
 
 
 def task_eval_intervals(session: Session) -> dict[str, int]:
@@ -276,7 +270,7 @@ class EngineRun:
     def checkpoint(self, step: int) -> None:
         """Weights and training state as ``<output>/last`` (what ``--resume`` continues from)."""
         state = self.session.training_state(step, self.optimizer, self.scheduler, self.stream, self.extra)
-        self.session.save(LAST, state)
+        self.session.save(LAST, state, step)
 
     def evaluate_and_select(self, step: int) -> dict[str, dict[str, float]]:
         """Dev metrics of every task; ``<output>/best`` when ``train.select_metric`` improved."""
@@ -288,7 +282,7 @@ class EngineRun:
         session.history.append({"step": step, "score": score, "results": results})
         if score > self.extra["best_score"]:
             self.extra["best_score"], self.extra["best_step"] = score, step
-            session.save(BEST, None)
+            session.save(BEST, None, step)
             self.write_task_best()
         return results
 
@@ -313,7 +307,7 @@ class EngineRun:
                 improved.append(task)
         for task in improved:
             if self.cfg.save_task_best:
-                self.session.save(task_best_dir(task), None)
+                self.session.save(task_best_dir(task), None, step)
             self.tb.scalar(f"best/{task}/{best[task]['metric']}", best[task]["value"], step)
         if improved:
             self.write_task_best()

@@ -24,6 +24,7 @@ from mtl.batching.stream import MultiTaskStream
 from mtl.config import RunConfig, check_contained_path
 from mtl.errors import KlueInputError
 from mtl.evaluation.inference import evaluate_split
+from mtl.layout import FEATURES_CACHE_DIR, LAST, STATE_DIR
 from mtl.modeling.encoder import build_encoder, pretrained_lm_head, set_attention
 from mtl.modeling.model import MultiTaskModel
 from mtl.modeling.tokenizer import encoder_tokenizer
@@ -33,15 +34,13 @@ from mtl.training.budget import sampler_settings
 from mtl.training.checkpoint import (
     TrainingState,
     capture_rng,
+    current_checkpoint,
     load_checkpoint,
     load_training_state,
     save_checkpoint,
 )
 from mtl.training.optim import build_optimizer, build_scheduler
 from mtl.training.progress import is_terminal
-
-LAST = "last"  # the newest checkpoint, with training state, for --resume
-BEST = "best"  # the best checkpoint by the selection metric
 
 
 @dataclass
@@ -63,6 +62,8 @@ class Session:
     #: the ``train.max_steps`` the batch stream was planned for: a resume that raises max_steps keeps
     #: the run's sampling weights and anneal schedule (they are solved over the planned steps)
     stream_steps: int | None = None
+    #: (step, folder) of the checkpoint written last: a later one of the same step shares its weights
+    saved_at: tuple[int, Path] | None = None
 
     @property
     def is_main(self) -> bool:
@@ -133,18 +134,26 @@ class Session:
         task, metric = sel.split(".")
         return results[task][metric]
 
-    def save(self, name: str, state: TrainingState | None) -> Path | None:
-        """Write checkpoint ``name`` under the output folder (rank 0 only)."""
+    def save(self, name: str, state: TrainingState | None, step: int | None = None) -> Path | None:
+        """Write checkpoint ``name`` under the output folder (rank 0 only).
+
+        ``step``: the optimizer step of the weights. Checkpoints of one step (``last``, ``best`` and the
+        ``best-<task>`` of every task that peaked there) share one copy of the weights on disk.
+        """
         if not self.is_main:
             return None
-        return save_checkpoint(
+        same = self.saved_at[1] if self.saved_at and step is not None and self.saved_at[0] == step else None
+        path = save_checkpoint(
             self.output_dir / name,
             self.model,
             self.tokenizer,
             self.task_resources(),
             self.cfg.to_dict(),
             state,
+            same_weights_as=same,
         )
+        self.saved_at = (step, path) if step is not None else None
+        return path
 
     def training_state(
         self, step: int, optimizer: Any, scheduler: Any, stream: MultiTaskStream, extra: dict
@@ -244,7 +253,7 @@ def resolve_cache_dir(cfg: RunConfig, output_dir: Path) -> Path:
     :func:`mtl.config.check_config_paths`); a relative one may not climb out of the output folder.
     """
     if not cfg.cache_dir:
-        return output_dir / ".features-cache"
+        return output_dir / FEATURES_CACHE_DIR
     if Path(cfg.cache_dir).is_absolute():
         return Path(cfg.cache_dir)
     check_contained_path(cfg.cache_dir, "cache_dir", None)
@@ -269,10 +278,10 @@ def build_session(
     cache_dir = resolve_cache_dir(cfg, output_dir)
     device = pick_device(rank)
 
-    source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
+    source = current_checkpoint(output_dir / LAST) if resume else (Path(init_from) if init_from else None)
     resume_state = None
     stream_steps = None
-    if resume and not (source / "training_state").is_dir():  # type: ignore[operator]
+    if resume and not (source / STATE_DIR).is_dir():  # type: ignore[operator]
         raise KlueInputError(source, None, "nothing to resume: no checkpoint with training state here")
     if source is not None:
         model, tokenizer, resources, run = load_checkpoint(source)
