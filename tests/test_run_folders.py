@@ -282,3 +282,45 @@ def test_runs_live_without_symlinks_and_a_copied_checkpoint_predicts(config, tmp
     )
     assert status == 0, err
     assert (tmp_path / "p.jsonl").read_text(encoding="utf-8").count("\n") > 0
+
+
+@pytest.mark.parametrize(("sig", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_run_saves_says_so_and_exits_128_plus_the_signal(
+    sig, status, config, tmp_path, capsys, monkeypatch
+):
+    import signal
+
+    from mtl.batching.stream import MultiTaskStream
+
+    original = MultiTaskStream.__next__
+    draws = {"n": 0}
+
+    def next_with_signal(self):
+        draws["n"] += 1
+        if draws["n"] == 2:  # during step 2: the run saves after it and stops
+            signal.raise_signal(getattr(signal, sig))
+        return original(self)
+
+    monkeypatch.setattr(MultiTaskStream, "__next__", next_with_signal)
+    out = tmp_path / "run"
+    code, stdout, err = cli(["train", "--config", config, "--output", out], capsys)
+    assert code == status, err
+    assert f"stopped at step 2 by {sig}; checkpoint saved in {out / 'last'}" in stdout
+    assert f"exit status {status}" in stdout and step_of(out) == 2
+    monkeypatch.setattr(MultiTaskStream, "__next__", original)
+    code, stdout, err = cli(["train", "--output", out, "--resume"], capsys)
+    assert code == 0, err  # a finished run
+    assert "resuming from step 2 of 4\n" in stdout and step_of(out) == 4
+
+
+def test_resume_says_its_step_and_stretches_the_schedule_to_a_larger_max_steps(config, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(["train", "--config", config, "--output", out], capsys)[0] == 0
+    # 4 -> 8 steps; warm-up ceil(0.05 x 8) = 1 step, then linear decay from 1e-3 at step 1 to 0 at step 8
+    status, stdout, err = cli(["train", "--output", out, "--resume", "train.max_steps=8"], capsys)
+    assert status == 0, err
+    line = next(line for line in stdout.splitlines() if line.startswith("resuming"))
+    lr_now = 1e-3 * (8 - 4) / (8 - 1)
+    assert line.startswith("resuming from step 4 of 8: train.max_steps 4 -> 8"), line
+    assert f"stretched to 8 steps (its shape kept): lr {lr_now:.3g} now" in line, line
+    assert line.endswith("0 at step 8"), line

@@ -177,12 +177,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg is None:
         return 0
     summary = run_training(cfg, output, resume=args.resume)
-    if summary.get("stopped"):
-        print(
-            f"stopped at step {summary['steps']}; checkpoint saved in {output / LAST} (continue with --resume)"
-        )
     where_things_are(output, output / LAST, output)
-    return 0
+    return exit_status(summary, output)
+
+
+def exit_status(summary: dict[str, Any], output: Path) -> int:
+    """0 for a finished run; 128 + the signal's number (130 SIGINT, 143 SIGTERM) for an interrupted
+    one, as shells report a process killed by that signal, so a script can tell the two apart."""
+    if not summary.get("stopped"):
+        return 0
+    import signal
+
+    name = signal.Signals(summary["signal"]).name
+    status = 128 + summary["signal"]
+    print(
+        f"stopped at step {summary['steps']} by {name}; checkpoint saved in {output / LAST} "
+        f"(continue with --resume); exit status {status}",
+        flush=True,
+    )
+    return status
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -215,11 +228,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     cfg = _prepare_output(args, cfg, output)
     if cfg is None:
         return 0
-    run_training(
+    summary = run_training(
         cfg, output, resume=args.resume, init_from=None if args.resume else str(source), tasks=[args.task]
     )
     where_things_are(output, output / LAST, output)
-    return 0
+    return exit_status(summary, output)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

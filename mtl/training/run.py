@@ -73,6 +73,7 @@ class StopRequested:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal: int | None = None  # the signal that asked to stop
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopRequested:
@@ -85,6 +86,7 @@ class StopRequested:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
+        self.signal = signum
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
@@ -170,6 +172,8 @@ class EngineRun:
             stream.load_state_dict(state.sampler)
             self.start_step = state.step
             self.extra.update(state.extra)
+            if session.is_main:
+                print(self.resume_line(), flush=True)
         self.losses: list[float] = []  # the weighted loss of every optimizer step
         self.task_means: dict[str, float] = {}  # mean loss per task over the last logging window
         self.stopped_at: int | None = None
@@ -189,6 +193,34 @@ class EngineRun:
         self.progress_bar = Progress(
             self.cfg.max_steps, self.start_step, list(session.data), enabled=progress and session.is_main
         )
+
+    def resume_line(self) -> str:
+        """The step a resume continues from; when ``train.max_steps`` grew, the stretched schedule.
+
+        A larger ``max_steps`` keeps the schedule's shape over the new length (warm-up ratio and decay
+        to the new last step), so the learning rate jumps from the old schedule's value to the new
+        one's at the same step: the groups start from it now, and the line says both ends.
+        """
+        step, total = self.start_step, self.cfg.max_steps
+        planned = self.session.resumed_max_steps or total
+        text = f"resuming from step {step} of {total}"
+        if planned == total:
+            return text
+        scheduler = self.scheduler
+        for group, base, factor in zip(
+            self.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(step)
+        now, end = self.optimizer.param_groups[0]["lr"], self.lr_at(total)
+        return (
+            f"{text}: train.max_steps {planned} -> {total}, the learning-rate schedule is stretched to "
+            f"{total} steps (its shape kept): lr {now:.3g} now (the old schedule's was "
+            f"{scheduler.get_last_lr()[0]:.3g}), {end:.3g} at step {total}"
+        )
+
+    def lr_at(self, step: int) -> float:
+        """The first group's learning rate at ``step`` under the current schedule."""
+        return self.scheduler.base_lrs[0] * self.scheduler.lr_lambdas[0](step)
 
     def __enter__(self) -> EngineRun:
         self._stop.__enter__()
@@ -379,5 +411,12 @@ class EngineRun:
                 self.tb.image(f"{task}/confusion_matrix", image, step)
 
     def stopped(self) -> dict[str, Any]:
-        """The summary of a run stopped by a signal (its checkpoint is saved by :meth:`end_step`)."""
-        return {"steps": self.stopped_at, "stopped": True, "losses": self.losses, **self.extra}
+        """The summary of a run stopped by a signal (its checkpoint is saved by :meth:`end_step`);
+        ``signal`` is the signal's number."""
+        return {
+            "steps": self.stopped_at,
+            "stopped": True,
+            "signal": self._stop.signal,
+            "losses": self.losses,
+            **self.extra,
+        }

@@ -62,6 +62,9 @@ class Session:
     #: the ``train.max_steps`` the batch stream was planned for: a resume that raises max_steps keeps
     #: the run's sampling weights and anneal schedule (they are solved over the planned steps)
     stream_steps: int | None = None
+    #: on --resume: the ``train.max_steps`` the checkpoint was saved with (a larger one stretches the
+    #: learning-rate schedule, see :meth:`mtl.training.run.EngineRun.resume_line`)
+    resumed_max_steps: int | None = None
     #: (step, folder) of the checkpoint written last: a later one of the same step shares its weights
     saved_at: tuple[int, Path] | None = None
 
@@ -280,7 +283,7 @@ def build_session(
 
     source = current_checkpoint(output_dir / LAST) if resume else (Path(init_from) if init_from else None)
     resume_state = None
-    stream_steps = None
+    stream_steps = saved_steps = None
     if resume and not (source / STATE_DIR).is_dir():  # type: ignore[operator]
         raise KlueInputError(source, None, "nothing to resume: no checkpoint with training state here")
     if source is not None:
@@ -325,6 +328,7 @@ def build_session(
         world,
         resume_state,
         stream_steps=stream_steps,
+        resumed_max_steps=saved_steps,
     )
 
 
