@@ -428,7 +428,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not isinstance(data, dict):
             raise _config_error(p, None, "a config file is a YAML mapping")
         check_config_paths(data, p)
+        _resolve_declared_paths(data.get("tasks"), p.parent)
     data = apply_overrides(data, overrides or [])
+    _resolve_declared_paths(data.get("tasks"), Path.cwd())  # what the command line set
     cfg = _build(RunConfig, data, "", source)
     _validate(cfg, source)
     if (
@@ -456,21 +458,61 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return cfg
 
 
-def resolve_path(cfg: RunConfig, value: str) -> str:
-    """A task file: hub specs and ``@`` sources (``@tasks``) pass through; relative paths resolve
-    against ``data_dir``."""
-    if value.startswith(("hub:", "@")):
+# Task keys naming files (a task's own files; data_dir applies to the KLUE tasks' only).
+TASK_PATH_KEYS = ("train", "dev", "ontology")
+
+
+def _is_local(value: Any) -> bool:
+    return isinstance(value, str) and not value.startswith(("hub:", "@"))
+
+
+def _resolve_declared_paths(tasks: Any, base: Path) -> None:
+    """Make the relative file paths of tasks declared with ``kind:`` absolute, against ``base``."""
+    for settings in (tasks or {}).values() if isinstance(tasks, dict) else ():
+        if not isinstance(settings, dict) or settings.get("kind") is None:
+            continue
+        for key in TASK_PATH_KEYS:
+            value = settings.get(key)
+            if _is_local(value) and not Path(value).expanduser().is_absolute():
+                settings[key] = str((base / value).resolve())
+
+
+def resolve_path(cfg: RunConfig, value: str, key: str | None = None) -> str:
+    """A task file, checked to exist: hub specs and ``@`` sources (``@tasks``) pass through.
+
+    A relative path of a KLUE task resolves against ``data_dir`` (``"@samples"``: the bundled
+    samples), or the current folder without one. Tasks declared with ``kind:`` have absolute paths
+    by now (:func:`load_config` resolves them against the config file's folder). A missing file is
+    an input error naming ``key`` (``tasks.<task>.<split>``) and the rule that produced the path.
+    """
+    if not _is_local(value):
         return value
     base: Path | None = None
     if cfg.data_dir == SAMPLES_ALIAS:
         from mtl.samples import SAMPLES_DIR
 
-        base = SAMPLES_DIR
+        base, rule = (
+            SAMPLES_DIR,
+            f"relative to data_dir {SAMPLES_ALIAS!r}, the bundled samples in {SAMPLES_DIR}",
+        )
     elif cfg.data_dir:
-        base = Path(cfg.data_dir)
+        base, rule = Path(cfg.data_dir), f"relative to data_dir {cfg.data_dir}"
+    else:
+        rule = f"relative to the current folder {Path.cwd()} (no data_dir set)"
     path = Path(value).expanduser()
-    if not path.is_absolute() and base is not None:
+    task = cfg.tasks.get(key.split(".")[1]) if key and key.startswith("tasks.") else None
+    if task is not None and task.kind is not None:
+        rule = (
+            "a task declared with kind: reads its files relative to the config file's folder "
+            "(values given on the command line: the current folder); data_dir applies to the KLUE "
+            "tasks only"
+        )
+    elif path.is_absolute():
+        rule = "an absolute path"
+    elif base is not None:
         path = base / path
+    if not path.exists():
+        raise KlueInputError(path, key, f"file not found ({value!r}: {rule})", kind="key")
     return str(path)
 
 

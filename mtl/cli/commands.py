@@ -273,7 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.data_dir:
             path = str(find_dev_file(Path(args.data_dir), task))
         elif cfg.tasks[name].dev:
-            path = resolve_path(cfg, cfg.tasks[name].dev)  # type: ignore[arg-type]
+            path = resolve_path(cfg, cfg.tasks[name].dev, f"tasks.{name}.dev")  # type: ignore[arg-type]
         else:
             raise KlueInputError(checkpoint, None, f"no dev file known for {name}: pass --data-dir")
         prepared.append((task, read_split(task, path, "dev", None)))

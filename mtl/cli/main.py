@@ -35,7 +35,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if settings.train:  # a declared task without labels reads them from its train file
             from mtl.config import resolve_path
 
-            settings = dataclasses.replace(settings, train=resolve_path(cfg, settings.train))
+            train = resolve_path(cfg, settings.train, f"tasks.{args.task}.train")
+            settings = dataclasses.replace(settings, train=train)
         tasks_file = Path(args.config) / TASKS_FILE
         if tasks_file.is_file():  # a checkpoint: its labels, exactly as trained
             resources = json.loads(tasks_file.read_text(encoding="utf-8")).get(args.task)
