@@ -8,6 +8,7 @@ read or any model is built.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -399,10 +400,42 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def check_override_key(path: list[str], text: str) -> None:
+    """An unknown key on the command line is blamed there, with the closest known key.
+
+    Walks the config's dataclasses along ``path``: ``tasks.<name>.`` takes any task name, and a
+    mapping-valued key (``encoder.architecture``) any key below it.
+    """
+    cls: Any = RunConfig
+    depth = 0
+    while depth < len(path) and cls is not None:
+        hints = typing.get_type_hints(cls)
+        part = path[depth]
+        if part not in hints:
+            prefix = ".".join(path[:depth])
+            known = [f"{prefix}.{name}" if prefix else name for name in sorted(hints)]
+            typed = ".".join(path[: depth + 1])
+            close = difflib.get_close_matches(typed, known, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise KlueInputError(
+                "the command line",
+                text,
+                f"unknown config key `{typed}`; {hint}(known keys here: {', '.join(known)})",
+                kind="override",
+            )
+        if cls is RunConfig and part == "tasks":
+            cls, depth = TaskConfig, depth + 2  # tasks.<any task name>.<a task key>
+            continue
+        cls = hints[part] if dataclasses.is_dataclass(hints[part]) else None
+        depth += 1
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in the plain config data (before validation)."""
+    """Set dotted keys in the plain config data (before validation); unknown keys are blamed on
+    the command line (:func:`check_override_key`)."""
     for text in overrides:
         path, value = parse_override(text)
+        check_override_key(path, text)
         node = data
         for part in path[:-1]:
             node = node.setdefault(part, {})

@@ -25,7 +25,18 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from mtl.evaluation.score_file import score
 
     settings, resources = None, None
-    if args.config:
+    if not args.config:
+        from mtl.tasks import KINDS, TASKS
+
+        if args.task not in TASKS:
+            raise KlueInputError(
+                None,
+                None,
+                f"unknown task {args.task!r}: not a KLUE task ({', '.join(TASKS)}): a task declared with kind: "
+                f"({' | '.join(KINDS)}) is scored with --config naming the config file that declares it "
+                f"or a checkpoint trained on it, e.g. --config runs/demo/last",
+            )
+    else:
         from mtl.config import load_run_config
 
         cfg = load_run_config(args.config)
