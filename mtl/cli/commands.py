@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,20 @@ from mtl.layout import (
     task_best_dir,
 )
 from mtl.tasks.base import Task
+
+
+def quiet_library_bars() -> None:
+    """Our commands show their own progress. transformers' and huggingface_hub's bars ("Loading
+    weights", "Writing model shards", downloads) never show; datasets' (featurization) only on a
+    terminal: a log file or a pipe gets no carriage returns."""
+    import datasets
+    from transformers.utils import logging
+
+    from mtl.training.progress import is_terminal
+
+    logging.disable_progress_bar()
+    if not is_terminal(sys.stderr):
+        datasets.disable_progress_bars()
 
 
 def find_dev_file(data_dir: Path, task: Task) -> Path:

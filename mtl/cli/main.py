@@ -74,6 +74,7 @@ def _lazy(name: str):  # noqa: ANN202
     def run(args: argparse.Namespace) -> int:
         from mtl.cli import commands
 
+        commands.quiet_library_bars()
         return getattr(commands, name)(args)
 
     return run
@@ -85,6 +86,9 @@ def _lazy_module(module: str, name: str):  # noqa: ANN202
     def run(args: argparse.Namespace) -> int:
         import importlib
 
+        from mtl.cli import commands
+
+        commands.quiet_library_bars()
         return getattr(importlib.import_module(module), name)(args)
 
     return run

@@ -31,7 +31,10 @@ def predict_features(
     model.eval()
     outputs: list[dict[str, np.ndarray] | None] = [None] * len(split.features)
     batches = eval_batches(split.lengths, batch_size)
-    bar = tqdm(batches, desc=f"predict {task.name}", unit="batch", disable=not progress, leave=False)
+    # disable=None: tqdm shows the bar on a terminal only (a log or pipe gets no carriage returns)
+    bar = tqdm(
+        batches, desc=f"predict {task.name}", unit="batch", disable=None if progress else True, leave=False
+    )
     device_type = torch.device(device).type
     for indices in bar:
         batch = batch_for(task, split, indices, device)
