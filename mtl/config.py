@@ -123,7 +123,8 @@ class TrainConfig:
     # Each task is also validated alone this many times per epoch of its own (from the budget), for its
     # per-task best (KLUE-baseline validates 4 times per epoch); 0: only every ``eval_every`` steps.
     evals_per_epoch: float = 0.0
-    save_task_best: bool = True  # keep <output>/best-<task> (a full checkpoint per task; disk)
+    # keep <output>/best-<task>: weights only, one copy per distinct step (README "Per-task best checkpoints")
+    save_task_best: bool = True
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, wandb
     # Recompute the encoder's activations in the backward pass (less memory, ~30% more compute).
     gradient_checkpointing: bool = False

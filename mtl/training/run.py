@@ -10,14 +10,16 @@ they run forward, backward and the optimizer step. Everything around that is an 
 - each step: the progress bar or log line (:mod:`mtl.training.progress`), the scalars (``loss/<task>``,
   ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.tracking.reporters`), evaluation and best-checkpoint
   selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
-  task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops);
+  task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops, and the
+  command exits 128 + the signal's number);
 - the end: the final checkpoint, the last evaluation and the run's summary.
 
 Checkpoint selection is twofold. The joint best (``<output>/best``) maximises ``train.select_metric``
 over evaluations of all tasks. Each task's own best (``<output>/best-<task>``, listed in
 ``<output>/task_best.json``) maximises that task's selection metric (:meth:`mtl.tasks.base.Task.select_metric`)
-over every evaluation of the task; it is a full checkpoint, so ``evaluate``, ``predict`` and
-``finetune`` take it like any other.
+over every evaluation of the task; it is a complete checkpoint (weights only, no optimizer state), so
+``evaluate``, ``predict`` and ``finetune`` take it like any other. Checkpoints of one step share one
+copy of the weights on disk (:meth:`mtl.training.session.Session.save`).
 
 Both engines therefore write the same tags into ``<output>/tensorboard/<run>`` (one folder per run and
 per resume) and the same checkpoints, and report the same summary.
