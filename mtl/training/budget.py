@@ -380,6 +380,11 @@ def _how_sampled(cfg: RunConfig, report: dict[str, Any]) -> str:
     return text
 
 
+def _epochs(value: float) -> str:
+    # Two decimals for real runs; three significant digits for the fractions of a smoke run.
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.3g}"
+
+
 def _si(value: float | None) -> str:
     if value is None:
         return "?"
@@ -416,7 +421,7 @@ def format_table(cfg: RunConfig, report: dict[str, Any]) -> str:
             f"{r['probability']:.3f}",
             f"{r['batches']:,.0f}",
             f"{r['examples']:,.0f}",
-            f"{r['epochs']:.2f}",
+            _epochs(r["epochs"]),
         ]
         cells += ["" if r["target_epochs"] is None else f"{r['target_epochs']:.3g}"]
         cells += ["" if r["baseline_epochs"] is None else f"{r['baseline_epochs']:g}"]
