@@ -61,7 +61,7 @@ def run_training(
 
     session = build_session(cfg, output, resume=resume, init_from=init_from, only_tasks=tasks)
     if session.is_main:
-        _show_budget(cfg, session.train_sizes(), output, "featurized train data", session.world_size)
+        _show_budget(cfg, session, output)
     if cfg.train.engine == "trainer":
         from mtl.training.trainer import train_with_trainer
 
@@ -81,23 +81,45 @@ def run_training(
     return summary
 
 
-def _show_budget(cfg: RunConfig, sizes: dict[str, int], output: Path | None, source: str, world: int) -> None:
-    """Print the per-task budget table (and write budget.json / budget.md into ``output``)."""
-    from mtl.training.budget import budget_rows, format_table, write_budget
+def _budget(
+    cfg: RunConfig,
+    sizes: dict[str, int],
+    dev_sizes: dict[str, int | None],
+    source: str,
+    world: int,
+) -> tuple[dict[str, Any], str]:
+    """The per-task budget as plain data and as the Markdown table."""
+    from mtl.modeling.encoder import encoder_parameters
+    from mtl.training.budget import budget_report, budget_rows, format_table
 
-    rows = budget_rows(cfg, sizes, world)
-    table = format_table(rows, cfg, source)
+    rows = budget_rows(cfg, sizes, world, dev_sizes)
+    report = budget_report(cfg, rows, source, world, encoder_parameters(cfg.encoder))
+    return report, format_table(cfg, report)
+
+
+def _show_budget(cfg: RunConfig, session: Any, output: Path) -> None:
+    """Print the run's per-task budget table and write budget.json / budget.md into ``output``."""
+    from mtl.training.budget import write_budget
+
+    dev_sizes = {n: len(td.dev.features) if td.dev else 0 for n, td in session.data.items()}
+    report, table = _budget(
+        cfg, session.train_sizes(), dev_sizes, "featurized train and dev data", session.world_size
+    )
     print(table, flush=True)
-    if output is not None:
-        write_budget(output, rows, table, source)
+    write_budget(output, report, table)
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
     """The per-task budget of a config from declared train sizes, without reading any data."""
-    from mtl.training.budget import declared_sizes
+    from mtl.training.budget import declared_dev_sizes, declared_sizes
 
+    if args.nproc < 1:
+        raise KlueInputError(None, "--nproc", f"must be >= 1, got {args.nproc}", kind="key")
     cfg = load_config(args.config, args.overrides)
-    _show_budget(cfg, declared_sizes(cfg), None, "declared train sizes", 1)
+    report, table = _budget(
+        cfg, declared_sizes(cfg), declared_dev_sizes(cfg), "declared train and dev sizes", args.nproc
+    )
+    print(json.dumps(report, indent=2) if args.json else table, end="\n" if args.json else "")
     return 0
 
 

@@ -144,10 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "budget",
-        help="per-task sampling probability, batches, examples and epochs of a config's run, without data",
+        help="per-task sampling probability, batches, examples, epochs, training and evaluation "
+        "tokens and FLOPs of a config's run, without data",
         formatter_class=fmt,
     )
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes the run will use (torchrun --nproc_per_node): adds each process's batch size; "
+        "the shares do not change, batch_size being global",
+    )
+    p.add_argument("--json", action="store_true", help="print the budget as JSON (for scripts)")
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_budget"))
 

@@ -178,6 +178,8 @@ class Task:
     # -- per-task recipe (README "Per-task budgets") -------------------------------------------------
     #: training units (features) of the task's KLUE train split, for budgets planned without data
     klue_train_size: ClassVar[int | None] = None
+    #: evaluation units (features) of the task's KLUE dev split, for the evaluation work of such budgets
+    klue_dev_size: ClassVar[int | None] = None
     #: KLUE-baseline's number of epochs for the task (its run_all.sh), shown next to the planned budget
     baseline_epochs: ClassVar[float | None] = None
 

@@ -40,6 +40,8 @@ class NliTask(ClassificationTask):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 24,998 pairs
     klue_train_size = 24_998
+    #: evaluation units (features) of the KLUE dev split (3,000 pairs), for budgets planned without data
+    klue_dev_size = 3_000
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 5
 

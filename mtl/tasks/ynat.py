@@ -40,6 +40,8 @@ class YnatTask(ClassificationTask):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 45,678 headlines
     klue_train_size = 45_678
+    #: evaluation units (features) of the KLUE dev split (9,107 headlines), for budgets planned without data
+    klue_dev_size = 9_107
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 4
 

@@ -29,7 +29,7 @@ from mtl.modeling.model import MultiTaskModel
 from mtl.modeling.tokenizer import encoder_tokenizer
 from mtl.tasks.base import Task
 from mtl.tracking.reporters import check_reporters
-from mtl.training.budget import sampler_settings
+from mtl.training.budget import build_sampler
 from mtl.training.checkpoint import (
     TrainingState,
     capture_rng,
@@ -77,19 +77,14 @@ class Session:
         return {name: len(td.train.features) for name, td in self.data.items()}  # type: ignore[union-attr]
 
     def make_stream(self) -> MultiTaskStream:
-        s, t = self.cfg.sampler, self.cfg.train
+        t = self.cfg.train
         planned = self.stream_steps or t.max_steps
         cfg = self.cfg
         if planned != t.max_steps:
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, max_steps=planned))
-        temperature, weights = sampler_settings(cfg, self.train_sizes(), self.world_size)
         return MultiTaskStream(
             self.data,
-            temperature=temperature,
-            weights=weights,
-            cap=s.cap,
-            anneal_to=s.anneal_to,
-            total_draws=planned * t.gradient_accumulation_steps,
+            sampler=build_sampler(cfg, self.train_sizes()),
             seed=t.seed,
             rank=self.rank,
             world_size=self.world_size,
