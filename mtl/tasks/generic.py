@@ -35,8 +35,7 @@ import numpy as np
 
 from mtl.data.table import read_table
 from mtl.errors import KlueInputError
-from mtl.metrics.classification import accuracy, macro_f1
-from mtl.tasks.base import Key, Task, check_label, check_list, check_number, input_error, single_label_pairs
+from mtl.tasks.base import Key, Task, check_list, check_number, input_error
 from mtl.tasks.sentence import ClassificationTask, SentenceTask
 
 IGNORE_INDEX = -100
@@ -196,25 +195,11 @@ class _LabelledText(GenericTask):
             path, where, f"label {value!r} is not in tasks.{self.name}.labels ({', '.join(labels)})"
         )
 
-    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
-        return check_label(pred.get("label"), self.label_names())
-
-    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        index = {name: i for i, name in enumerate(self.label_names())}
-        gold, pred = [g["label"] for g in golds], [index[p["label"]] for p in preds]
-        return {"accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred)}
-
-    def label_pairs(
-        self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
-    ) -> tuple[list[str], list[int], list[int]] | None:
-        return single_label_pairs(self, records, preds)
-
 
 class SingleSentenceClassification(_LabelledText, ClassificationTask):
     kind_name = "single_sentence_classification"
     text_columns = 1
     text_fields = ("text_0",)
-    prediction_fields = ("label",)
     main_metric = "accuracy"
     metric_names = ("accuracy", "macro_f1")
 
