@@ -26,6 +26,7 @@ seqeval strict IOB2 entity F1 (tagging), all in percent.
 
 from __future__ import annotations
 
+import abc
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -115,8 +116,9 @@ class GenericTask(Task):
             out[f"text_{i}"] = value
         return out
 
+    @abc.abstractmethod
     def read_target(self, value: Any, record: Mapping[str, Any], path: Any, where: Any) -> Any:
-        raise NotImplementedError
+        """The record's target from the label column's ``value`` (an input error naming ``where``)."""
 
     def label_names(self) -> list[str]:
         """The label names: the run's (after setup), else built once from the definition (``score``)."""

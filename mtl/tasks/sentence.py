@@ -157,9 +157,7 @@ class ClassificationTask(SentenceTask):
             test_dense=dense(heldout),
         )
         best, names = probs.argmax(axis=1), self.label_names()
-        return [
-            {"guid": r["guid"], "label": names[classes[b]]} for r, b in zip(heldout, best, strict=True)
-        ]
+        return [{"guid": r["guid"], "label": names[classes[b]]} for r, b in zip(heldout, best, strict=True)]
 
 
 class YnatTask(ClassificationTask):
