@@ -134,8 +134,3 @@ def enable_gradient_checkpointing(encoder: PreTrainedModel) -> None:
         encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
     else:
         encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-
-
-def is_checkpointing(encoder: PreTrainedModel) -> bool:
-    """Whether any layer of the encoder recomputes its activations in backward."""
-    return any(getattr(m, "gradient_checkpointing", False) for m in encoder.modules())
