@@ -9,6 +9,8 @@ is :func:`mtl.training.precision.pick_autocast`'s choice; the callers pass it in
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,19 +49,34 @@ def predict_features(
     bar = tqdm(
         batches, desc=f"predict {task.name}", unit="batch", disable=None if progress else True, leave=False
     )
-    autocast = torch.autocast(
-        device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
-    )
     try:
-        with torch.inference_mode(), autocast:
+        with inference_region(device, autocast_dtype):
             for indices in bar:
-                pred = model.predict(task.name, **batch_for(task, split, indices, device))
-                pred = {k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in pred.items()}
-                for row, index in enumerate(indices):
-                    outputs[int(index)] = {k: v[row] for k, v in pred.items()}
+                store_rows(
+                    model.predict(task.name, **batch_for(task, split, indices, device)), indices, outputs
+                )
     finally:
         model.train(was_training)
     return outputs  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def inference_region(device: torch.device, autocast_dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch.inference_mode`` plus autocast in ``autocast_dtype`` (None: fp32) on ``device``'s type;
+    the model turns autocast off around its heads."""
+    enabled = autocast_dtype is not None
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=enabled),
+    ):
+        yield
+
+
+def store_rows(pred: dict[str, torch.Tensor], indices: Sequence[int], outputs: list[Any]) -> None:
+    """Put row ``r`` of every prediction tensor (NumPy, floats as fp32) at ``outputs[indices[r]]``."""
+    arrays = {k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in pred.items()}
+    for row, index in enumerate(indices):
+        outputs[int(index)] = {k: v[row] for k, v in arrays.items()}
 
 
 def evaluate_split(
