@@ -124,7 +124,7 @@ class TrainConfig:
     save_every: int = 0  # steps between checkpoints (0: only at the end)
     log_every: int = 10
     select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
-    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
+    precision: str = "auto"  # "auto", "fp32", "bf16": mtl.training.precision.pick_autocast
     fused_adamw: bool = True  # fused AdamW kernels, on CPU as on CUDA (same maths, one pass)
     compile: bool = False  # torch.compile the encoder (mtl.training.run.compile_model), both engines
     nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)

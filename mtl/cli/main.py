@@ -101,6 +101,16 @@ def task_choices_help(what: str = "the task") -> str:
     )
 
 
+def add_overwrite(p: argparse.ArgumentParser) -> None:
+    """``--overwrite`` of the commands that write a run folder (train, finetune)."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an output folder that holds a run: removes its checkpoints and logs "
+        "(default: such a folder is an error)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -133,12 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the run in <output> from <output>/last, with its own config (default: a new run)",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start over in an output folder that holds a run: removes its checkpoints and logs "
-        "(default: such a folder is an error)",
-    )
+    add_overwrite(p)
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_train"))
 
@@ -175,12 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue an interrupted fine-tuning from <output>/last (default: a new run)",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start over in an output folder that holds a run: removes its checkpoints and logs "
-        "(default: such a folder is an error)",
-    )
+    add_overwrite(p)
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_finetune"))
 

@@ -136,11 +136,6 @@ def enable_gradient_checkpointing(encoder: PreTrainedModel) -> None:
         encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
-def is_checkpointing(encoder: PreTrainedModel) -> bool:
-    """Whether any layer of the encoder recomputes its activations in backward."""
-    return any(getattr(m, "gradient_checkpointing", False) for m in encoder.modules())
-
-
 #: The KLUE encoders' architectures (their config.json), so a budget needs no download.
 KLUE_ENCODERS: dict[str, dict[str, int]] = {
     "klue/roberta-small": {

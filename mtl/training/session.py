@@ -38,6 +38,7 @@ from mtl.training.checkpoint import (
     save_checkpoint,
 )
 from mtl.training.optim import build_optimizer, build_scheduler
+from mtl.training.precision import pick_autocast
 from mtl.training.progress import is_terminal
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
@@ -173,13 +174,6 @@ def pick_device(rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def pick_autocast(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA (``precision: auto``), full fp32 on CPU."""
-    if cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
-
-
 def check_writable(directory: Path) -> None:
     """The output folder must be creatable and writable before any work starts."""
     try:
@@ -306,7 +300,7 @@ def build_session(
         data,
         model,
         device,
-        pick_autocast(cfg, device),
+        pick_autocast(cfg.train.precision, device),
         rank,
         world,
         resume_state,
