@@ -171,7 +171,7 @@ def test_auto_dtype_is_the_precision_the_run_recorded(checkpoint: Path, tmp_path
     import shutil
 
     from mtl import KlueMultiTask
-    from mtl.training.checkpoint import RUN_NAME
+    from mtl.layout import RUN_FILE as RUN_NAME
 
     copy = Path(shutil.copytree(checkpoint, tmp_path / "best"))
     run = json.loads((copy / RUN_NAME).read_text(encoding="utf-8"))
