@@ -57,7 +57,8 @@ class TrainingState:
     sampler: dict[str, Any] | None = None
     batches: dict[str, Any] = field(default_factory=dict)  # per task batch-order position
     rng: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # best score so far, skipped batches...
+    extra: dict[str, Any] = field(default_factory=dict)  # best score so far, skipped steps...
+    scaler: dict[str, Any] | None = None  # fp16 loss scale and its growth counter (JSON numbers)
 
 
 def library_versions() -> dict[str, str]:
@@ -224,6 +225,7 @@ def _save_training_state(directory: Path, state: TrainingState) -> None:
         "batches": state.batches,
         "rng": _split_tensors(state.rng, "rng", tensors),
         "extra": state.extra,
+        "scaler": state.scaler,
     }
     save_file(tensors, str(directory / "tensors.safetensors"))
     _write_json(directory / "state.json", meta)
@@ -246,6 +248,7 @@ def load_training_state(directory: str | Path) -> TrainingState:
         batches=meta["batches"],
         rng=_join_tensors(meta["rng"], tensors),
         extra=meta["extra"],
+        scaler=meta.get("scaler"),  # absent from checkpoints written before fp16 training existed
     )
 
 

@@ -38,6 +38,7 @@ from mtl.training.checkpoint import (
     save_checkpoint,
 )
 from mtl.training.optim import build_optimizer, build_scheduler
+from mtl.training.precision import check_launcher_precision, enable_tf32, pick_autocast
 from mtl.training.progress import is_terminal
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
@@ -147,7 +148,13 @@ class Session:
         )
 
     def training_state(
-        self, step: int, optimizer: Any, scheduler: Any, stream: MultiTaskStream, extra: dict
+        self,
+        step: int,
+        optimizer: Any,
+        scheduler: Any,
+        stream: MultiTaskStream,
+        extra: dict,
+        scaler: torch.amp.GradScaler | None = None,
     ) -> TrainingState:
         return TrainingState(
             step=step,
@@ -157,6 +164,7 @@ class Session:
             sampler={**stream.state_dict(), "planned_steps": self.stream_steps or self.cfg.train.max_steps},
             rng=capture_rng(),
             extra=extra,
+            scaler=scaler.state_dict() if scaler is not None else None,
         )
 
 
@@ -176,13 +184,6 @@ def pick_device(rank: int) -> torch.device:
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
     return torch.device("cpu")
-
-
-def pick_autocast(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA (``precision: auto``), full fp32 on CPU."""
-    if cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def check_writable(directory: Path) -> None:
@@ -268,6 +269,9 @@ def build_session(
     check_reporters(cfg.train.report_to)  # before any data is read: a missing package is a quick exit
     cache_dir = resolve_cache_dir(cfg, output_dir)
     device = pick_device(rank)
+    autocast_dtype = pick_autocast(cfg.train.precision, device)
+    check_launcher_precision(cfg.train.precision, autocast_dtype)
+    enable_tf32(device)
 
     source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
     resume_state = None
@@ -311,7 +315,7 @@ def build_session(
         data,
         model,
         device,
-        pick_autocast(cfg, device),
+        autocast_dtype,
         rank,
         world,
         resume_state,
