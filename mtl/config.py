@@ -134,8 +134,8 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     # Before step 1 on a GPU, one forward + backward of each task's largest batch: stop early with the
     # options when one does not fit, or turn gradient checkpointing on when that makes it fit
-    # (mtl/training/memory.py). "auto" or "off".
-    memory_check: str = "auto"
+    # (mtl/training/memory.py). No effect on CPU.
+    memory_check: bool = True
 
 
 @dataclass
@@ -302,7 +302,6 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         (t.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be >= 1"),
         (t.precision in PRECISIONS, "train.precision", f"must be one of {', '.join(PRECISIONS)}"),
         (t.nan_policy in ("stop", "skip"), "train.nan_policy", "must be 'stop' or 'skip'"),
-        (t.memory_check in ("auto", "off"), "train.memory_check", "must be 'auto' or 'off'"),
         (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
         (t.evals_per_epoch >= 0, "train.evals_per_epoch", "must be >= 0"),
         (

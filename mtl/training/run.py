@@ -45,6 +45,7 @@ from mtl.errors import KlueInputError
 from mtl.modeling.encoder import enable_gradient_checkpointing
 from mtl.tracking.reporters import Reporter
 from mtl.training.checkpoint import restore_rng
+from mtl.training.memory import check_memory
 from mtl.training.precision import make_grad_scaler
 from mtl.training.progress import Progress, is_terminal
 from mtl.training.session import BEST, LAST, Session
@@ -210,9 +211,11 @@ class EngineRun:
 
     # -- the start ---------------------------------------------------------------------------------
     def begin(self) -> None:
-        """Train mode, gradient checkpointing, ``train.compile``, and the RNG state of the first step."""
+        """Train mode, the memory check, gradient checkpointing, ``train.compile``, and the RNG state of
+        the first step (set after the memory check, whose forward passes draw dropout masks)."""
         model = self.session.model
         model.train()
+        check_memory(self.session)  # may turn train.gradient_checkpointing on
         if self.cfg.gradient_checkpointing:
             enable_gradient_checkpointing(model.encoder)
         if self.cfg.compile:
