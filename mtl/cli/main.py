@@ -219,6 +219,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("cmd_export"))
 
     p = sub.add_parser(
+        "serve",
+        help="serve every task of a checkpoint over HTTP, with a demo page at / (README, Serving)",
+        formatter_class=fmt,
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/best")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    p.add_argument("--device", default="cpu", help="where the model runs (cpu, cuda, cuda:1...)")
+    p.add_argument("--max-batch", type=int, default=32, help="inputs per micro-batch (one model call)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for others")
+    p.add_argument("--max-queue", type=int, default=512, help="inputs waiting at once; beyond: 503")
+    p.add_argument("--max-inputs", type=int, default=64, help="inputs per request; beyond: 413")
+    p.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body size; beyond: 413")
+    p.set_defaults(func=_lazy_module("mtl.serving.server", "cmd_serve"))
+
+    p = sub.add_parser(
         "compare-engines",
         help="train one config with the custom loop and the Trainer; compare",
         formatter_class=fmt,

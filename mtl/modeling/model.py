@@ -56,9 +56,17 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, task: str, **batch: torch.Tensor) -> HeadOutput:
         """Encode the batch and apply ``task``'s head; the loss is set when targets are present."""
-        hidden = self.encoder(
+        return self.apply_head(task, self.encode(batch), batch)
+
+    def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The encoder's last hidden states of a batch (``input_ids``, ``attention_mask``)."""
+        return self.encoder(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).last_hidden_state
+
+    def apply_head(self, task: str, hidden: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> HeadOutput:
+        """``task``'s head on hidden states :meth:`encode` computed (shared by several heads in
+        ``KlueMultiTask.analyze``: one encoder pass, every single-sentence head)."""
         # Heads and losses run in fp32 whatever autocast the encoder ran under: MRC's null-vs-span
         # decision and DP's arc scores compare close logits, which an 8-bit mantissa would blur. (A model
         # whose weights were cast on purpose, e.g. bf16 inference, runs its heads in their own dtype.)
@@ -70,7 +78,14 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def predict(self, task: str, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """Forward pass and the head's decoding (argmax, tree, best span...)."""
-        output = self(task, **batch)
+        return self.predict_hidden(task, self.encode(batch), batch)
+
+    @torch.no_grad()
+    def predict_hidden(
+        self, task: str, hidden: torch.Tensor, batch: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`predict` from hidden states already computed by :meth:`encode`."""
+        output = self.apply_head(task, hidden, batch)
         with fp32_region(batch["input_ids"]):
             return self.heads[task].predict(output, batch)
 

@@ -29,7 +29,11 @@ from mtl.errors import KlueInputError
 from mtl.modeling.model import MultiTaskModel
 from mtl.tasks.base import Task
 
-__all__ = ["KlueMultiTask"]
+__all__ = ["ANALYZE_KINDS", "ANALYZE_TASKS", "KlueMultiTask"]
+
+#: the KLUE tasks, and the kinds of declared tasks, that read one sentence: what ``analyze`` answers
+ANALYZE_TASKS = ("ynat", "ner", "dp")
+ANALYZE_KINDS = ("single_sentence_classification", "token_tagging")
 
 
 class KlueMultiTask:
@@ -143,3 +147,111 @@ class KlueMultiTask:
                 for row, index in enumerate(indices):
                     outputs[int(index)] = {k: v[row] for k, v in pred.items()}
         return features, outputs  # type: ignore[return-value]
+
+    # -- every single-sentence task from one encoder pass ----------------------------------------
+    def analyze_tasks(self) -> list[str]:
+        """The tasks :meth:`analyze` answers: YNAT, NER, DP and declared single-sentence / tagging tasks."""
+        return [
+            name
+            for name, t in self._tasks.items()
+            if name in ANALYZE_TASKS or getattr(t, "kind_name", None) in ANALYZE_KINDS
+        ]
+
+    def analyze(
+        self, texts: Sequence[str], *, tasks: Sequence[str] | None = None, batch_size: int | None = None
+    ) -> list[dict[str, dict[str, Any]]]:
+        """Every single-sentence task's result for each text, sharing the encoder pass between tasks.
+
+        Returns one ``{task: result}`` per text, in input order; each result is what
+        ``predict(task, [text])`` returns (README, "Python API"; DP splits the text on spaces).
+
+        How the pass is shared: each task featurizes the texts its own way (YNAT encodes the text,
+        NER the text with character offsets, DP the eojeols as pre-split words). Tasks whose token ids
+        come out identical for every text, one feature per text, form a group; a group runs the
+        encoder once per batch and applies each of its heads to the same hidden states. A task whose
+        ids differ (a text longer than that task's ``max_length``: truncated, or cut into NER
+        windows; a tokenizer that encodes pre-split words differently) runs its own encoder pass
+        instead, so the results never depend on the sharing.
+
+        The batches are the length-sorted batches of :meth:`predict` with one batch size per group
+        (``batch_size``, default the smallest ``eval_batch_size`` of the group), so for up to that many
+        texts every head sees exactly the batch a separate ``predict`` call gives it and the results
+        are identical; across several batches a probability may differ in the last bits where a text
+        is padded differently.
+
+        Args:
+            texts: sentences (non-empty strings).
+            tasks: a subset of :meth:`analyze_tasks` (default: all of them).
+            batch_size: texts per encoder pass.
+
+        Raises:
+            KlueInputError: a malformed text (naming its index), or a task that does not read one sentence.
+        """
+        if isinstance(texts, (str, bytes, Mapping)) or not isinstance(texts, Sequence):
+            raise KlueInputError("analyze inputs", None, "pass a list of texts (one sentence per item)")
+        from mtl.tasks.base import input_text
+
+        texts = [input_text("analyze", i, text, "the text") for i, text in enumerate(texts)]
+        names = list(tasks) if tasks is not None else self.analyze_tasks()
+        allowed = self.analyze_tasks()
+        for name in names:
+            self.task(name)  # unknown task: the checkpoint's error
+            if name not in allowed:
+                raise KlueInputError(
+                    "analyze",
+                    None,
+                    f"task {name!r} does not read one sentence (those are {', '.join(allowed)})",
+                )
+        if not texts or not names:
+            return [{} for _ in texts]
+        prepared: dict[str, tuple[Task, list[dict[str, Any]], Any]] = {}
+        groups: dict[Any, list[str]] = {}
+        for name in names:
+            t = self.task(name)
+            records = t.records_from_inputs(texts)
+            features = featurize(t, records, cache_dir=None, progress=False)
+            prepared[name] = (t, records, features)
+            if list(features["example_index"]) == list(range(len(texts))):
+                ids = tuple(tuple(row) for row in features["input_ids"])
+            else:
+                ids = ("own pass", name)  # windows: one text, several features
+            groups.setdefault(ids, []).append(name)
+        outputs: dict[str, list[dict[str, np.ndarray]]] = {}
+        for members in groups.values():
+            outputs.update(self._shared_pass(members, prepared, batch_size))
+        results: list[dict[str, dict[str, Any]]] = [{} for _ in texts]
+        for name in names:
+            t, records, features = prepared[name]
+            predictions = t.decode(records, features, outputs[name])
+            for i, result in enumerate(t.results(records, predictions, features, outputs[name])):
+                results[i][name] = result
+        return results
+
+    def _shared_pass(
+        self,
+        members: list[str],
+        prepared: Mapping[str, tuple[Task, list[dict[str, Any]], Any]],
+        batch_size: int | None,
+    ) -> dict[str, list[dict[str, np.ndarray]]]:
+        """Head outputs of tasks with identical token ids: one encoder pass per batch, every head on it."""
+        first = prepared[members[0]][2]
+        lengths = feature_lengths(first)
+        splits = {n: Split(prepared[n][1], prepared[n][2], lengths) for n in members}
+        size = batch_size or min(prepared[n][0].settings.eval_batch_size for n in members)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise KlueInputError(
+                None, "batch_size", f"must be a positive integer, got {size!r}", kind="argument"
+            )
+        outputs: dict[str, list[Any]] = {n: [None] * len(first) for n in members}
+        with torch.inference_mode():
+            for indices in eval_batches(lengths, size):
+                batches = {n: batch_for(prepared[n][0], splits[n], indices, self.device) for n in members}
+                hidden = self.model.encode(batches[members[0]])
+                for n in members:
+                    pred = self.model.predict_hidden(n, hidden, batches[n])
+                    pred = {
+                        k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in pred.items()
+                    }
+                    for row, index in enumerate(indices):
+                        outputs[n][int(index)] = {k: v[row] for k, v in pred.items()}
+        return outputs
