@@ -198,7 +198,7 @@ def test_a_nan_loss_on_one_rank_is_skipped_by_every_rank(ddp_runs: Path) -> None
     weights = {}
     for name, engine in NAN_RUNS.items():
         state = load_training_state(ddp_runs / name / "last")
-        assert state.step == STEPS and state.extra["skipped_batches"] == 1, engine
+        assert state.step == STEPS and state.extra["skipped_steps"] == 1, engine
         weights[engine] = load_file(str(ddp_runs / name / "last" / "model.safetensors"))
         assert all(torch.isfinite(t).all() for t in weights[engine].values()), engine
     # Both engines skip the same way (no gradient from that batch on any rank): same weights.

@@ -88,3 +88,8 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Deterministic evaluation batches, longest first (pads least, fails fast on memory)."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def longest_batch(lengths: np.ndarray, batch_size: int) -> list[int]:
+    """Indices of the ``batch_size`` longest features: the batch whose activations peak."""
+    return [int(i) for i in np.argsort(-np.asarray(lengths), kind="stable")[:batch_size]]

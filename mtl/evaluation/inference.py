@@ -4,7 +4,7 @@
 batches under ``torch.inference_mode``; :func:`evaluate_split` decodes the outputs into contract
 predictions and scores them. An autocast dtype covers the encoder only: the model runs every head
 (and its loss) in fp32 (:meth:`mtl.modeling.model.MultiTaskModel.forward`). Which dtype a run uses
-is :func:`mtl.training.precision.pick_autocast`'s choice; the callers pass it in.
+is :func:`mtl.modeling.precision.pick_autocast`'s choice; the callers pass it in.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from mtl.batching.collate import batch_for
 from mtl.batching.order import eval_batches
 from mtl.batching.prepare import Split
 from mtl.modeling.model import MultiTaskModel
+from mtl.modeling.precision import autocast
 from mtl.tasks.base import Task
 
 
@@ -64,11 +65,7 @@ def predict_features(
 def inference_region(device: torch.device, autocast_dtype: torch.dtype | None) -> Iterator[None]:
     """``torch.inference_mode`` plus autocast in ``autocast_dtype`` (None: fp32) on ``device``'s type;
     the model turns autocast off around its heads."""
-    enabled = autocast_dtype is not None
-    with (
-        torch.inference_mode(),
-        torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=enabled),
-    ):
+    with torch.inference_mode(), autocast(device, autocast_dtype):
         yield
 
 

@@ -56,7 +56,8 @@ class TrainingState:
     scheduler: dict[str, Any] | None = None
     sampler: dict[str, Any] | None = None
     rng: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # best score so far, skipped batches...
+    extra: dict[str, Any] = field(default_factory=dict)  # best score so far, skipped steps...
+    scaler: dict[str, Any] | None = None  # fp16 loss scale and its growth counter (JSON numbers)
 
 
 def library_versions() -> dict[str, str]:
@@ -222,6 +223,7 @@ def _save_training_state(directory: Path, state: TrainingState) -> None:
         "sampler": state.sampler,
         "rng": _split_tensors(state.rng, "rng", tensors),
         "extra": state.extra,
+        "scaler": state.scaler,
     }
     save_file(tensors, str(directory / "tensors.safetensors"))
     _write_json(directory / "state.json", meta)
@@ -243,6 +245,7 @@ def load_training_state(directory: str | Path) -> TrainingState:
         sampler=meta["sampler"],
         rng=_join_tensors(meta["rng"], tensors),
         extra=meta["extra"],
+        scaler=meta.get("scaler"),  # absent from checkpoints written before fp16 training existed
     )
 
 

@@ -26,6 +26,7 @@ from mtl.errors import KlueInputError
 from mtl.evaluation.inference import evaluate_split
 from mtl.modeling.encoder import build_encoder, pretrained_lm_head, set_attention
 from mtl.modeling.model import MultiTaskModel
+from mtl.modeling.precision import check_launcher_precision, enable_tf32, pick_autocast
 from mtl.modeling.tokenizer import encoder_tokenizer
 from mtl.tasks.base import Task
 from mtl.tracking.reporters import check_reporters
@@ -38,7 +39,6 @@ from mtl.training.checkpoint import (
     save_checkpoint,
 )
 from mtl.training.optim import build_optimizer, build_scheduler
-from mtl.training.precision import pick_autocast
 from mtl.training.progress import is_terminal
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
@@ -143,7 +143,13 @@ class Session:
         )
 
     def training_state(
-        self, step: int, optimizer: Any, scheduler: Any, stream: MultiTaskStream, extra: dict
+        self,
+        step: int,
+        optimizer: Any,
+        scheduler: Any,
+        stream: MultiTaskStream,
+        extra: dict,
+        scaler: torch.amp.GradScaler | None = None,
     ) -> TrainingState:
         return TrainingState(
             step=step,
@@ -153,6 +159,7 @@ class Session:
             sampler={**stream.state_dict(), "planned_steps": self.stream_steps or self.cfg.train.max_steps},
             rng=capture_rng(),
             extra=extra,
+            scaler=scaler.state_dict() if scaler is not None else None,
         )
 
 
@@ -257,6 +264,9 @@ def build_session(
     check_reporters(cfg.train.report_to)  # before any data is read: a missing package is a quick exit
     cache_dir = resolve_cache_dir(cfg, output_dir)
     device = pick_device(rank)
+    autocast_dtype = pick_autocast(cfg.train.precision, device)
+    check_launcher_precision(cfg.train.precision, autocast_dtype)
+    enable_tf32(device)
 
     source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
     resume_state = None
@@ -300,7 +310,7 @@ def build_session(
         data,
         model,
         device,
-        pick_autocast(cfg.train.precision, device),
+        autocast_dtype,
         rank,
         world,
         resume_state,
