@@ -61,7 +61,7 @@ def run_training(
 
     session = build_session(cfg, output, resume=resume, init_from=init_from, only_tasks=tasks)
     if session.is_main:
-        _show_budget(cfg, session.train_sizes(), output, "featurized train data", session.world_size)
+        _show_budget(cfg, session.train_sizes(), output, "featurized train data")
     if cfg.train.engine == "trainer":
         from mtl.training.trainer import train_with_trainer
 
@@ -81,11 +81,11 @@ def run_training(
     return summary
 
 
-def _show_budget(cfg: RunConfig, sizes: dict[str, int], output: Path | None, source: str, world: int) -> None:
+def _show_budget(cfg: RunConfig, sizes: dict[str, int], output: Path | None, source: str) -> None:
     """Print the per-task budget table (and write budget.json / budget.md into ``output``)."""
     from mtl.training.budget import budget_rows, format_table, write_budget
 
-    rows = budget_rows(cfg, sizes, world)
+    rows = budget_rows(cfg, sizes)
     table = format_table(rows, cfg, source)
     print(table, flush=True)
     if output is not None:
@@ -97,7 +97,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
     from mtl.training.budget import declared_sizes
 
     cfg = load_config(args.config, args.overrides)
-    _show_budget(cfg, declared_sizes(cfg), None, "declared train sizes", 1)
+    _show_budget(cfg, declared_sizes(cfg), None, "declared train sizes")
     return 0
 
 

@@ -12,6 +12,9 @@ The same numbers drive the sampler (:func:`sampler_settings`) and the printed ta
 (:func:`budget_rows`), so what the user reads is what the run does. ``n_i`` are training units
 (features: MRC windows, WoS user turns); before any data is read they come from
 ``tasks.<t>.train_size`` or the task's ``klue_train_size`` (:func:`declared_sizes`).
+
+``batch_size`` is global (the rows of one micro-step across all processes; each process takes
+:func:`per_rank_batch_size` of them), so the budget is the same at any world size.
 """
 
 from __future__ import annotations
@@ -37,13 +40,18 @@ class TaskBudget:
 
     task: str
     train_size: int  # training units per epoch
-    batch_size: int  # units per batch (per process)
+    batch_size: int  # units per batch (global: all processes together)
     probability: float  # mean probability of drawing the task over the run
-    batches: float  # expected batches of the task over the run (all processes step together)
-    examples: float  # expected training units seen (batches x batch size x processes)
+    batches: float  # expected batches of the task over the run
+    examples: float  # expected training units seen (batches x batch size)
     epochs: float  # examples / train_size
     target_epochs: float | None  # tasks.<t>.epochs, if declared
     baseline_epochs: float | None  # KLUE-baseline's epochs for the task, if known
+
+
+def per_rank_batch_size(batch_size: int, world_size: int) -> int:
+    """Rows each of ``world_size`` processes takes from a global batch of ``batch_size`` (at most)."""
+    return -(-batch_size // world_size)
 
 
 def total_draws(cfg: RunConfig) -> int:
@@ -69,9 +77,7 @@ def declared_sizes(cfg: RunConfig) -> dict[str, int]:
     return sizes
 
 
-def sampler_settings(
-    cfg: RunConfig, sizes: Mapping[str, int], world_size: int = 1
-) -> tuple[float, dict[str, float] | None]:
+def sampler_settings(cfg: RunConfig, sizes: Mapping[str, int]) -> tuple[float, dict[str, float] | None]:
     """(temperature, weights) of the :class:`TemperatureSampler` that realises the budget.
 
     Without epoch targets this is the configured temperature with the sample weights (None when all
@@ -82,14 +88,14 @@ def sampler_settings(
     weights = {n: tasks[n].sample_weight for n in sizes}
     if all(tasks[n].epochs is None for n in sizes):
         return cfg.sampler.temperature, None if all(w == 1.0 for w in weights.values()) else weights
-    return math.inf, solve_probabilities(cfg, sizes, world_size)
+    return math.inf, solve_probabilities(cfg, sizes)
 
 
-def solve_probabilities(cfg: RunConfig, sizes: Mapping[str, int], world_size: int = 1) -> dict[str, float]:
+def solve_probabilities(cfg: RunConfig, sizes: Mapping[str, int]) -> dict[str, float]:
     """Sampling probabilities that give each task with ``epochs`` exactly its target (see module doc)."""
     draws = total_draws(cfg)
     need = {
-        n: cfg.tasks[n].epochs * sizes[n] / (cfg.task_settings(n).batch_size * world_size)  # type: ignore[operator]
+        n: cfg.tasks[n].epochs * sizes[n] / cfg.task_settings(n).batch_size  # type: ignore[operator]
         for n in sizes
         if cfg.tasks[n].epochs is not None
     }
@@ -126,9 +132,9 @@ def solve_probabilities(cfg: RunConfig, sizes: Mapping[str, int], world_size: in
     return probs
 
 
-def build_sampler(cfg: RunConfig, sizes: Mapping[str, int], world_size: int = 1) -> TemperatureSampler:
+def build_sampler(cfg: RunConfig, sizes: Mapping[str, int]) -> TemperatureSampler:
     """The run's task sampler for ``sizes``, seeded by ``train.seed``."""
-    temperature, weights = sampler_settings(cfg, sizes, world_size)
+    temperature, weights = sampler_settings(cfg, sizes)
     s = cfg.sampler
     anneal = AnnealSchedule(temperature, s.anneal_to, total_draws(cfg)) if s.anneal_to is not None else None
     return TemperatureSampler(
@@ -141,16 +147,16 @@ def build_sampler(cfg: RunConfig, sizes: Mapping[str, int], world_size: int = 1)
     )
 
 
-def budget_rows(cfg: RunConfig, sizes: Mapping[str, int], world_size: int = 1) -> list[TaskBudget]:
+def budget_rows(cfg: RunConfig, sizes: Mapping[str, int]) -> list[TaskBudget]:
     """The expected share of every task over the whole run."""
     from mtl.tasks import TASKS
 
     draws = total_draws(cfg)
-    counts = build_sampler(cfg, sizes, world_size).expected_counts(draws)
+    counts = build_sampler(cfg, sizes).expected_counts(draws)
     rows = []
     for name, size in sizes.items():
         tc = cfg.task_settings(name)
-        examples = counts[name] * tc.batch_size * world_size
+        examples = counts[name] * tc.batch_size
         rows.append(
             TaskBudget(
                 task=name,
