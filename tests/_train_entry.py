@@ -13,6 +13,9 @@ launch per run), and exits with the first non-zero status. Switches:
 - ``--nan-at STEP:RANK``: the loss of the batch drawn at optimizer step STEP on rank RANK is
   multiplied by NaN, keeping its graph, as an overflow would (counts draws: use it without gradient
   accumulation);
+- ``KLUE_MTL_TEST_PREDICTIONS=1`` (environment): every call of
+  :func:`mtl.evaluation.inference.predict_features` appends ``{"task", "features", "total"}`` (features
+  this rank predicted, features in the split) to ``<output folder>/predicted-rank<R>.jsonl``;
 - ``KLUE_MTL_TEST_ALLREDUCES=1`` (environment): a DDP communication hook appends, whenever a gradient
   all-reduce completes its last bucket, the number of batches drawn so far to
   ``<output folder>/allreduces-rank<R>.txt`` (both engines wrap the model in the same
@@ -32,6 +35,7 @@ import torch
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 
+import mtl.evaluation.inference
 import mtl.training.session
 from mtl.batching.order import TaskBatches
 from mtl.batching.stream import MultiTaskStream
@@ -99,6 +103,20 @@ def without_dropout(model: torch.nn.Module) -> None:
             module.p = 0.0
 
 
+def log_predictions(set_attr: SetAttr = setattr) -> None:
+    """Log how many features of a split this rank predicts (see the module docstring)."""
+    predict = mtl.evaluation.inference.predict_features
+
+    def logged(model: Any, task: Any, split: Any, **kwargs: Any) -> Any:
+        outputs = predict(model, task, split, **kwargs)
+        row = {"task": task.name, "features": sum(o is not None for o in outputs), "total": len(outputs)}
+        with (Path(_run["output"]) / f"predicted-rank{_run['rank']}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        return outputs
+
+    set_attr(mtl.evaluation.inference, "predict_features", logged)
+
+
 def count_allreduces(set_attr: SetAttr = setattr) -> None:
     """Log each completed gradient all-reduce of the current run (see the module docstring)."""
     init = DistributedDataParallel.__init__
@@ -164,6 +182,8 @@ def run(argv: list[str]) -> int:
     """Run each ``--then``-separated argument list; the first non-zero status ends the sequence."""
     if os.environ.get("KLUE_MTL_TEST_DRAWS") == "1":
         log_draws()
+    if os.environ.get("KLUE_MTL_TEST_PREDICTIONS") == "1":
+        log_predictions()
     if os.environ.get("KLUE_MTL_TEST_ALLREDUCES") == "1":
         count_allreduces()
     poison_losses()
