@@ -80,8 +80,8 @@ def config_data(
     for t in tasks:
         suffix = "tsv" if t in ("ner", "dp") else "json"
         settings[t] = {"train": f"{t}_train.{suffix}", "batch_size": BATCH[t]}
-        if dev:
-            settings[t]["dev"] = f"{t}_dev.{suffix}"
+        if dev:  # small evaluation batches: several per task for the ranks to share
+            settings[t].update(dev=f"{t}_dev.{suffix}", eval_batch_size=4)
         if tasks == SENTENCE_TASKS:
             # 32 examples = 2 full global batches of 16 per epoch: equal shards at every step.
             settings[t]["max_train_examples"] = 32
