@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mtl.errors import KlueInputError
+from samplers import SAMPLERS
 
 
 def _config_error(source: str | None, key: str | None, message: str) -> KlueInputError:
@@ -28,6 +29,7 @@ def _config_error(source: str | None, key: str | None, message: str) -> KlueInpu
 SAMPLES_ALIAS = "@samples"  # data_dir value naming the bundled samples
 REPORTERS = ("tensorboard", "wandb")  # train.report_to
 ATTENTION_KERNELS = ("sdpa", "eager")  # encoder.attn_implementation
+EPOCH_TARGETS = ("exact", "scale")  # train.epoch_targets
 
 
 @dataclass
@@ -77,6 +79,9 @@ class TaskConfig:
     sample_weight: float = 1.0  # multiplies the task's temperature share of the batches
     epochs: float | None = None  # target epochs over the run; sampling probabilities are solved to meet it
     train_size: int | None = None  # units `klue-mtl budget` assumes (default: the KLUE train size)
+    dev_size: int | None = (
+        None  # dev units `klue-mtl budget` assumes per evaluation (default: the KLUE dev size)
+    )
     head: dict[str, Any] = field(default_factory=dict)  # head arguments, merged over the task's defaults
     learning_rate: float | None = None  # this task's head (default: train.learning_rate)
     weight_decay: float | None = None  # this task's head (default: train.weight_decay)
@@ -91,8 +96,12 @@ class TaskConfig:
 
 @dataclass
 class SamplerConfig:
-    """Temperature-based mixing of the tasks: p_i ~ min(n_i, cap)^(1/T)."""
+    """How the tasks are mixed: the sampler's registry name (``samplers.SAMPLERS``) and its settings.
 
+    The default ``temperature`` sampler draws task i with p_i ~ min(n_i, cap)^(1/T).
+    """
+
+    name: str = "temperature"
     temperature: float = 2.0
     cap: int | None = None
     anneal_to: float | None = None  # final temperature of a linear anneal over the run (None: fixed)
@@ -117,13 +126,17 @@ class TrainConfig:
     save_every: int = 0  # steps between checkpoints (0: only at the end)
     log_every: int = 10
     select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
-    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
+    precision: str = "auto"  # "auto", "fp32", "bf16": mtl.training.precision.pick_autocast
     fused_adamw: bool = True  # fused AdamW kernels, on CPU as on CUDA (same maths, one pass)
     compile: bool = False  # torch.compile the encoder (mtl.training.run.compile_model), both engines
     nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
     # Each task is also validated alone this many times per epoch of its own (from the budget), for its
-    # per-task best (KLUE-baseline validates 4 times per epoch); 0: only every ``eval_every`` steps.
+    # per-task best, where ``eval_every`` is coarser than that (KLUE-baseline validates 4 times per
+    # epoch); 0: only every ``eval_every`` steps.
     evals_per_epoch: float = 0.0
+    # Epoch targets (tasks.<t>.epochs) that need more steps than max_steps: "exact" refuses the run,
+    # "scale" lowers every target by one factor so they fit (a smoke run of a preset, same shares).
+    epoch_targets: str = "exact"
     save_task_best: bool = True  # keep <output>/best-<task> (a full checkpoint per task; disk)
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, wandb
     # Recompute the encoder's activations in the backward pass (less memory, ~30% more compute).
@@ -310,6 +323,17 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
             "encoder.attn_implementation",
             f"must be one of: {', '.join(ATTENTION_KERNELS)}",
         ),
+        (
+            t.epoch_targets in EPOCH_TARGETS,
+            "train.epoch_targets",
+            f"must be one of: {', '.join(EPOCH_TARGETS)}",
+        ),
+        (
+            cfg.sampler.name in SAMPLERS,
+            "sampler.name",
+            f"unknown sampler {cfg.sampler.name!r}; known samplers: {', '.join(sorted(SAMPLERS))} "
+            "(a sampler of your own is registered with samplers.register_sampler in a module under imports:)",
+        ),
         (cfg.sampler.temperature > 0, "sampler.temperature", "must be > 0"),
         (cfg.sampler.cap is None or cfg.sampler.cap >= 1, "sampler.cap", "must be >= 1"),
         (bool(cfg.tasks), "tasks", "name at least one task"),
@@ -339,6 +363,7 @@ def _validate_recipe(cfg: RunConfig, name: str, tc: TaskConfig, source: str | No
         (tc.sample_weight > 0, "sample_weight", "must be > 0"),
         (tc.epochs is None or tc.epochs > 0, "epochs", "must be > 0"),
         (tc.train_size is None or tc.train_size >= 1, "train_size", "must be >= 1"),
+        (tc.dev_size is None or tc.dev_size >= 0, "dev_size", "must be >= 0"),
         (tc.learning_rate is None or tc.learning_rate > 0, "learning_rate", "must be > 0"),
         (tc.weight_decay is None or tc.weight_decay >= 0, "weight_decay", "must be >= 0"),
         (tc.warmup_ratio is None or 0 <= tc.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)"),

@@ -257,8 +257,13 @@ def test_a_nan_loss_on_one_rank_is_skipped_by_every_rank(ddp_runs: Path) -> None
 def test_the_epochs_table_of_two_processes_is_the_one_of_one_process(
     name: str, ddp_runs: Path, single_process: dict[str, dict[str, Any]]
 ) -> None:
-    budget = json.loads((ddp_runs / name / "budget.json").read_text(encoding="utf-8"))["tasks"]
-    assert budget == single_process[name]["budget"]
+    budget = json.loads((ddp_runs / name / "budget.json").read_text(encoding="utf-8"))
+    assert budget["world_size"] == WORLD
+    single = {row["task"]: row for row in single_process[name]["budget"]}
+    for row in budget["tasks"]:
+        assert row["per_rank_batch_size"] == row["batch_size"] // WORLD
+        table = ("train_size", "batch_size", "probability", "batches", "examples", "epochs", "target_epochs")
+        assert {k: row[k] for k in table} == {k: single[row["task"]][k] for k in table}, row["task"]
 
 
 @pytest.mark.slow

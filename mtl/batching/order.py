@@ -4,9 +4,9 @@ Each epoch shuffles the task's features, sorts them by length inside chunks of
 ``group_factor`` batches (so a batch holds similar lengths and pads little), cuts the batches and
 shuffles their order. The order depends only on (seed, epoch), so the state is two integers.
 ``batch_size`` is global: under DDP every rank builds the same global batches of ``batch_size`` rows
-and takes every ``world_size``-th row from its rank on (at most
-:func:`~mtl.training.budget.per_rank_batch_size` rows), so all ranks train the same task on
-different shards at every step, and a run draws the same batches at any world size.
+and takes every ``world_size``-th row from its rank on (:func:`~mtl.training.budget.per_rank_batch_size`
+rows; a short last batch splits as evenly as it can), so all ranks train the same task on different
+shards at every step, and a run draws the same batches at any world size.
 """
 
 from __future__ import annotations

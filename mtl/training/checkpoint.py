@@ -55,7 +55,6 @@ class TrainingState:
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
     sampler: dict[str, Any] | None = None
-    batches: dict[str, Any] = field(default_factory=dict)  # per task batch-order position
     rng: list[dict[str, Any]] | None = None  # one capture_rng() per DDP rank, in rank order
     extra: dict[str, Any] = field(default_factory=dict)  # best score so far, skipped batches...
 
@@ -237,7 +236,6 @@ def _save_training_state(directory: Path, state: TrainingState) -> None:
         "optimizer": _split_tensors(state.optimizer, "optimizer", tensors),
         "scheduler": _split_tensors(state.scheduler, "scheduler", tensors),
         "sampler": state.sampler,
-        "batches": state.batches,
         "rng": _split_tensors(state.rng, "rng", tensors),
         "extra": state.extra,
     }
@@ -259,7 +257,6 @@ def load_training_state(directory: str | Path) -> TrainingState:
         optimizer=_optimizer_from_json(optimizer) if optimizer else None,
         scheduler=_join_tensors(meta["scheduler"], tensors),
         sampler=meta["sampler"],
-        batches=meta["batches"],
         rng=_rank_states(_join_tensors(meta["rng"], tensors)),
         extra=meta["extra"],
     )

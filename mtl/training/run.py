@@ -54,24 +54,17 @@ def task_best_dir(task: str) -> str:
 
 
 def task_eval_intervals(session: Session) -> dict[str, int]:
-    """Steps between evaluations of each task alone: ``train.evals_per_epoch`` per epoch of the task.
+    """Steps between evaluations of each task alone (:func:`mtl.training.budget.own_eval_intervals`).
 
-    An epoch of a task lasts ``max_steps / epochs`` steps, with the epochs the budget plans for it
-    (:func:`mtl.training.budget.budget_rows`, the numbers the sampler runs on). Tasks without dev data, and all
-    tasks when ``evals_per_epoch`` is 0, have none.
+    ``train.evals_per_epoch`` per epoch of the task, with the epochs the budget plans for it (the
+    numbers the sampler runs on), for the tasks that ``train.eval_every`` evaluates less often than
+    that. Tasks without dev data have none.
     """
-    cfg = session.cfg.train
-    if not cfg.evals_per_epoch:
-        return {}
-    from mtl.training.budget import budget_rows
+    from mtl.training.budget import budget_rows, own_eval_intervals
 
-    rows = budget_rows(session.cfg, session.train_sizes())
-    intervals = {}
-    for row in rows:
-        if session.data[row.task].dev is None or row.epochs <= 0:
-            continue
-        intervals[row.task] = max(1, round(cfg.max_steps / (row.epochs * cfg.evals_per_epoch)))
-    return intervals
+    rows = budget_rows(session.cfg, session.train_sizes(), session.world_size)
+    intervals = own_eval_intervals(session.cfg, rows)
+    return {task: every for task, every in intervals.items() if session.data[task].dev is not None}
 
 
 class StopRequested:

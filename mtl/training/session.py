@@ -31,7 +31,7 @@ from mtl.modeling.model import MultiTaskModel
 from mtl.modeling.tokenizer import encoder_tokenizer
 from mtl.tasks.base import Task
 from mtl.tracking.reporters import check_reporters
-from mtl.training.budget import sampler_settings
+from mtl.training.budget import build_sampler
 from mtl.training.checkpoint import (
     TrainingState,
     capture_rng,
@@ -40,6 +40,7 @@ from mtl.training.checkpoint import (
     save_checkpoint,
 )
 from mtl.training.optim import build_optimizer, build_scheduler
+from mtl.training.precision import pick_autocast
 from mtl.training.progress import is_terminal
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
@@ -79,19 +80,14 @@ class Session:
         return {name: len(td.train.features) for name, td in self.data.items()}  # type: ignore[union-attr]
 
     def make_stream(self) -> MultiTaskStream:
-        s, t = self.cfg.sampler, self.cfg.train
+        t = self.cfg.train
         planned = self.stream_steps or t.max_steps
         cfg = self.cfg
         if planned != t.max_steps:
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, max_steps=planned))
-        temperature, weights = sampler_settings(cfg, self.train_sizes())
         return MultiTaskStream(
             self.data,
-            temperature=temperature,
-            weights=weights,
-            cap=s.cap,
-            anneal_to=s.anneal_to,
-            total_draws=planned * t.gradient_accumulation_steps,
+            sampler=build_sampler(cfg, self.train_sizes()),
             seed=t.seed,
             rank=self.rank,
             world_size=self.world_size,
@@ -213,13 +209,6 @@ def pick_device(rank: int) -> torch.device:
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
     return torch.device("cpu")
-
-
-def pick_autocast(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA (``precision: auto``), full fp32 on CPU."""
-    if cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def check_writable(directory: Path) -> None:
@@ -348,7 +337,7 @@ def build_session(
         data,
         model,
         device,
-        pick_autocast(cfg, device),
+        pick_autocast(cfg.train.precision, device),
         rank,
         world,
         resume_state,
