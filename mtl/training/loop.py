@@ -3,10 +3,10 @@
 Each optimizer step takes ``gradient_accumulation_steps`` batches from the multi-task stream
 (each batch one task, chosen by the temperature sampler), scales each task's loss by its weight and
 by the accumulation count, clips, steps AdamW and the schedule. Under DDP the gradients are
-all-reduced once per optimizer step (the other micro-batches run under ``no_sync``). What happens around the steps
-(resume, RNG, the non-finite loss check, progress, TensorBoard / W&B, evaluation and best-checkpoint selection,
-checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is :class:`mtl.training.run.EngineRun`, shared
-with the Trainer engine.
+all-reduced once per optimizer step (the other micro-batches run under ``no_sync``). What happens
+around the steps (resume, RNG, the non-finite loss check, progress, TensorBoard / W&B, evaluation
+and best-checkpoint selection, checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is
+:class:`mtl.training.run.EngineRun`, shared with the Trainer engine.
 """
 
 from __future__ import annotations
