@@ -62,7 +62,9 @@ class TaskConfig:
     labels: list[str] | None = None
     guid: str | None = None
     max_length: int | None = None  # defaults to the task's own (KLUE-baseline's for KLUE tasks)
-    batch_size: int | None = None  # defaults to the task's own (32)
+    # Rows of one micro-batch over all processes together (N processes take batch_size / N each);
+    # defaults to the task's own (32).
+    batch_size: int | None = None
     eval_batch_size: int | None = None  # defaults to the task's own (64)
     loss_weight: float = 1.0
     doc_stride: int = 128  # MRC: window stride over long contexts
@@ -149,6 +151,9 @@ class TrainConfig:
     # options when one does not fit, or turn gradient checkpointing on when that makes it fit
     # (mtl/training/memory.py). No effect on CPU.
     memory_check: bool = True
+    # Seconds the processes of a several-GPU run wait for each other in one collective before giving
+    # up: long enough for the others to wait while rank 0 writes a large checkpoint.
+    ddp_timeout: int = 3600
 
 
 @dataclass
@@ -317,6 +322,7 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         (t.nan_policy in ("stop", "skip"), "train.nan_policy", "must be 'stop' or 'skip'"),
         (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
         (t.evals_per_epoch >= 0, "train.evals_per_epoch", "must be >= 0"),
+        (t.ddp_timeout > 0, "train.ddp_timeout", "must be > 0 (seconds)"),
         (
             set(t.report_to) <= set(REPORTERS) and len(set(t.report_to)) == len(t.report_to),
             "train.report_to",

@@ -156,7 +156,7 @@ def test_training_state_round_trip_restores_real_optimizer_scheduler_sampler_and
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
-    restore_rng(loaded.rng)
+    restore_rng(loaded.rng[0])
     assert random.random() == expected_rng[0] and float(np.random.rand()) == expected_rng[1]
     assert torch.equal(torch.rand(4), expected_rng[2])
 

@@ -2,15 +2,17 @@
 
 Each optimizer step takes ``gradient_accumulation_steps`` batches from the multi-task stream
 (each batch one task, chosen by the temperature sampler), scales each task's loss by its weight and
-by the accumulation count (and by fp16's loss scale), clips, steps AdamW and the schedule. What happens around the steps
-(resume, RNG, the non-finite check, progress, TensorBoard / W&B, evaluation and best-checkpoint selection,
-checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is :class:`mtl.training.run.EngineRun`, shared
-with the Trainer engine.
+by the accumulation count (and by fp16's loss scale), clips, steps AdamW and the schedule. Under
+DDP the gradients are all-reduced once per optimizer step (the other micro-batches run under
+``no_sync``). What happens around the steps (resume, RNG, the non-finite check, progress,
+TensorBoard / W&B, evaluation and best-checkpoint selection, checkpoints, the clean stop on
+SIGINT/SIGTERM, the summary) is :class:`mtl.training.run.EngineRun`, shared with the Trainer engine.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -36,13 +38,16 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
         ddp = DistributedDataParallel(model, find_unused_parameters=True) if session.world_size > 1 else None
         forward = ddp or model
         for step in range(run.start_step + 1, cfg.max_steps + 1):
-            for _ in range(accum):
+            for micro in range(accum):
                 batch = next(stream)
                 task = batch.pop("task")
-                with autocast(session.device, session.autocast_dtype):
-                    loss = forward(task, **batch).loss
-                scaled = run.batch_loss(task, loss) / accum
-                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                # Under DDP the last micro-batch's backward all-reduces the step's gradients once.
+                sync = ddp is None or micro == accum - 1
+                with nullcontext() if sync else ddp.no_sync():
+                    with autocast(session.device, session.autocast_dtype):
+                        loss = forward(task, **batch).loss
+                    scaled = run.batch_loss(task, loss) / accum
+                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
                 run.add_step_loss(scaled)
             if scaler is not None:
                 scaler.unscale_(optimizer)  # clip the true gradients

@@ -101,11 +101,23 @@ class NonFiniteLoss(KlueInputError):
 
 
 def start_rng(session: Session) -> None:
-    """The RNG state at the first step: seeded anew (both engines alike), or restored on resume."""
-    if session.resume_state is not None and session.resume_state.rng is not None:
-        restore_rng(session.resume_state.rng)
+    """The RNG state at the first step: seeded anew (both engines alike), or restored on resume.
+
+    Each rank restores its own saved state. Resumed on more processes than saved, the new ranks are
+    seeded anew; on fewer, the states of the missing ranks are left unused (a note says so).
+    """
+    saved = session.resume_state.rng if session.resume_state is not None else None
+    if saved and session.rank < len(saved):
+        restore_rng(saved[session.rank])
     else:
+        if saved:
+            print(f"note: the checkpoint has no random state for rank {session.rank}: seeded anew")
         set_seed(session.cfg.train.seed)
+    if saved and session.is_main and len(saved) > session.world_size:
+        print(
+            f"note: the checkpoint holds the random states of {len(saved)} processes, this run has "
+            f"{session.world_size}: those of rank {session.world_size}..{len(saved) - 1} are not used"
+        )
 
 
 def compile_model(model: torch.nn.Module) -> None:

@@ -7,10 +7,12 @@ spent. The engines (mtl/training/loop.py, mtl/training/trainer.py) only differ i
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,17 +132,25 @@ class Session:
         return results[task][metric]
 
     def save(self, name: str, state: TrainingState | None) -> Path | None:
-        """Write checkpoint ``name`` under the output folder (rank 0 only)."""
-        if not self.is_main:
-            return None
-        return save_checkpoint(
-            self.output_dir / name,
-            self.model,
-            self.tokenizer,
-            self.task_resources(),
-            self.cfg.to_dict(),
-            state,
-        )
+        """Write checkpoint ``name`` under the output folder (rank 0; None on the other ranks).
+
+        Every rank calls it: under DDP the others wait in a barrier until rank 0 has written the
+        checkpoint (under the process group's ``train.ddp_timeout``), so no rank runs ahead into the
+        next step's collectives meanwhile.
+        """
+        path = None
+        if self.is_main:
+            path = save_checkpoint(
+                self.output_dir / name,
+                self.model,
+                self.tokenizer,
+                self.task_resources(),
+                self.cfg.to_dict(),
+                state,
+            )
+        if self.world_size > 1:
+            dist.barrier()
+        return path
 
     def training_state(
         self,
@@ -157,20 +167,47 @@ class Session:
             scheduler=scheduler.state_dict(),
             # planned_steps: what the stream's weights and anneal were solved over (see stream_steps)
             sampler={**stream.state_dict(), "planned_steps": self.stream_steps or self.cfg.train.max_steps},
-            rng=capture_rng(),
+            rng=self.rng_states(),
             extra=extra,
             scaler=scaler.state_dict() if scaler is not None else None,
         )
 
+    def rng_states(self) -> list[dict[str, Any]] | None:
+        """Every rank's RNG state, in rank order, on rank 0 (None on the others, which save nothing).
 
-def init_distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun."""
+        Each rank resumes from its own state: their dropout draws differ (their shards differ in shape).
+        """
+        state = capture_rng()
+        if self.world_size == 1:
+            return [state]
+        states: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(state, states, dst=0)
+        return states
+
+
+def init_distributed(timeout: int = 3600) -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun or accelerate.
+
+    ``timeout`` (seconds, ``train.ddp_timeout``) bounds every collective: generous, because the other
+    ranks wait in a barrier while rank 0 writes a checkpoint (gigabytes for roberta-large).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(
+            backend="nccl" if torch.cuda.is_available() else "gloo", timeout=timedelta(seconds=timeout)
+        )
+        # Left when the process exits, however it ends (finished, stopped, failed): once per process,
+        # because joining again under torchrun's store would wait forever.
+        atexit.register(close_distributed)
     if world > 1:
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def close_distributed() -> None:
+    """Leave the process group, if this process is in one."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def pick_device(rank: int) -> torch.device:
@@ -257,7 +294,7 @@ def build_session(
     progress: bool = True,
 ) -> Session:
     """Prepare a run; ``init_from`` starts from a checkpoint's encoder and heads (fine-tuning)."""
-    rank, world = init_distributed()
+    rank, world = init_distributed(cfg.train.ddp_timeout)
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
     check_writable(output_dir)

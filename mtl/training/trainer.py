@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from mtl.errors import KlueInputError
 from mtl.training.run import EngineRun
 from mtl.training.session import Session
 
@@ -96,6 +97,24 @@ class EngineCallback(TrainerCallback):
             control.should_training_stop = True
 
 
+def check_single_device(args: TrainingArguments) -> None:
+    """Refuse the one-process, several-GPU setup in which the Trainer would fall back to DataParallel.
+
+    ``nn.DataParallel`` splits each batch across the GPUs and gathers the outputs, which fails on the
+    heads' output objects (and would train differently from the loop engine, which uses one GPU).
+    """
+    if args.n_gpu > 1:
+        raise KlueInputError(
+            None,
+            "train.engine",
+            f"trainer: {args.n_gpu} GPUs are visible to this one process, and the Trainer would split "
+            f"each batch across them with nn.DataParallel, which the task heads do not support. Start one "
+            f"process per GPU (`torchrun --nproc_per_node {args.n_gpu} -m mtl train ...` or "
+            "`accelerate launch -m mtl train ...`), or use one GPU (CUDA_VISIBLE_DEVICES=0)",
+            kind="key",
+        )
+
+
 def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, Any]:
     """Train with :class:`MultiTaskTrainer`; same summary as :func:`mtl.training.loop.train_loop`."""
     cfg = session.cfg.train
@@ -123,9 +142,11 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
             logging_nan_inf_filter=False,
             use_cpu=session.device.type == "cpu",
             ddp_find_unused_parameters=True,
+            ddp_timeout=cfg.ddp_timeout,
             # The EngineRun shows progress for both engines (every task's loss, plain lines off a terminal).
             disable_tqdm=True,
         )
+        check_single_device(args)
         trainer = MultiTaskTrainer(
             model=session.model,
             args=args,
