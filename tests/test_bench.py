@@ -105,7 +105,6 @@ def test_quick_bench_writes_every_figure_with_its_target(quick_run: tuple[int, P
         assert c["speedup"] > 0 and c["same_labels"] == f"{c['examples']}/{c['examples']}"
     assert serving["memory"]["models_loaded"] == {"joint": 1, "separate": 8}
     assert 0 < serving["memory"]["ratio"] < 1.5
-    assert r["seconds"] < 120
 
 
 def test_quick_bench_prints_the_table_it_writes(quick_run: tuple[int, Path, str]) -> None:
