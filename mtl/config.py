@@ -21,6 +21,9 @@ import yaml
 from mtl.errors import KlueInputError
 from samplers import SAMPLERS
 
+#: ``train.precision`` values (what each means: mtl/modeling/precision.py)
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
+
 
 def _config_error(source: str | None, key: str | None, message: str) -> KlueInputError:
     """A config error names the offending key rather than a record."""
@@ -60,7 +63,9 @@ class TaskConfig:
     labels: list[str] | None = None
     guid: str | None = None
     max_length: int | None = None  # defaults to the task's own (KLUE-baseline's for KLUE tasks)
-    batch_size: int | None = None  # defaults to the task's own (32)
+    # Rows of one micro-batch over all processes together (N processes take batch_size / N each);
+    # defaults to the task's own (32).
+    batch_size: int | None = None
     eval_batch_size: int | None = None  # defaults to the task's own (64)
     loss_weight: float = 1.0
     doc_stride: int = 128  # MRC: window stride over long contexts
@@ -125,10 +130,13 @@ class TrainConfig:
     save_every: int = 0  # steps between checkpoints (0: only at the end)
     log_every: int = 10
     select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
-    precision: str = "auto"  # "auto", "fp32", "bf16": mtl.training.precision.pick_autocast
+    # "auto" (CUDA: bf16 autocast from compute capability 8.0, else fp16 + loss scaling; CPU: fp32),
+    # "fp16", "bf16" or "fp32" (mtl/modeling/precision.py)
+    precision: str = "auto"
     fused_adamw: bool = True  # fused AdamW kernels, on CPU as on CUDA (same maths, one pass)
     compile: bool = False  # torch.compile the encoder (mtl.training.run.compile_model), both engines
-    nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
+    # A step whose loss or gradient norm is NaN/inf: "stop", or "skip" it (no update; counted).
+    nan_policy: str = "stop"
     # Each task is also validated alone this many times per epoch of its own (from the budget), for its
     # per-task best, where ``eval_every`` is coarser than that (KLUE-baseline validates 4 times per
     # epoch); 0: only every ``eval_every`` steps.
@@ -141,6 +149,13 @@ class TrainConfig:
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, wandb
     # Recompute the encoder's activations in the backward pass (less memory, ~30% more compute).
     gradient_checkpointing: bool = False
+    # Before step 1 on a GPU, one forward + backward of each task's largest batch: stop early with the
+    # options when one does not fit, or turn gradient checkpointing on when that makes it fit
+    # (mtl/training/memory.py). No effect on CPU.
+    memory_check: bool = True
+    # Seconds the processes of a several-GPU run wait for each other in one collective before giving
+    # up: long enough for the others to wait while rank 0 writes a large checkpoint.
+    ddp_timeout: int = 3600
 
 
 @dataclass
@@ -305,10 +320,11 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         (t.learning_rate > 0, "train.learning_rate", "must be > 0"),
         (0 <= t.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)"),
         (t.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be >= 1"),
-        (t.precision in ("auto", "fp32", "bf16"), "train.precision", "must be auto, fp32 or bf16"),
+        (t.precision in PRECISIONS, "train.precision", f"must be one of {', '.join(PRECISIONS)}"),
         (t.nan_policy in ("stop", "skip"), "train.nan_policy", "must be 'stop' or 'skip'"),
         (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
         (t.evals_per_epoch >= 0, "train.evals_per_epoch", "must be >= 0"),
+        (t.ddp_timeout > 0, "train.ddp_timeout", "must be > 0 (seconds)"),
         (
             set(t.report_to) <= set(REPORTERS) and len(set(t.report_to)) == len(t.report_to),
             "train.report_to",

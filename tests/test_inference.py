@@ -9,9 +9,9 @@ import torch
 
 from mtl.data.ynat import read
 from mtl.evaluation.inference import predict_features
+from mtl.modeling.precision import pick_autocast
 from mtl.samples import sample_path
 from mtl.serving.api import KlueMultiTask
-from mtl.training.precision import pick_autocast
 from tests.support import tiny_setup
 
 

@@ -28,8 +28,8 @@ from mtl.config import RunConfig, TaskConfig, config_from_dict
 from mtl.errors import KlueInputError
 from mtl.evaluation.inference import inference_region, predict_features, store_rows
 from mtl.modeling.model import CONFIG_NAME, MultiTaskModel
+from mtl.modeling.precision import pick_autocast
 from mtl.tasks.base import Task
-from mtl.training.precision import pick_autocast
 
 __all__ = ["ANALYZE_KINDS", "ANALYZE_TASKS", "KlueMultiTask"]
 
@@ -54,7 +54,7 @@ class KlueMultiTask:
         """``tasks``: task name -> a set-up :class:`~mtl.tasks.base.Task` (settings, tokenizer, vocabularies).
 
         ``dtype`` is the encoder's compute precision (autocast, e.g. ``torch.bfloat16``); None: fp32.
-        The weights are never cast, and the heads always compute in fp32 (:mod:`mtl.training.precision`).
+        The weights are never cast, and the heads always compute in fp32 (:mod:`mtl.modeling.precision`).
         ``config`` is the run config the model was trained with, when known.
         """
         self.device = torch.device(device)
@@ -91,7 +91,7 @@ class KlueMultiTask:
             raise KlueInputError(
                 checkpoint,
                 None,
-                f"is a run folder, not a checkpoint: pass its checkpoint, e.g. --checkpoint {checkpoint / LAST}",
+                f"is a run folder, not a checkpoint: use one of its checkpoints, e.g. --checkpoint {checkpoint / LAST}",
             )
         model, tokenizer, resources, run = load_checkpoint(checkpoint)
         cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
