@@ -4,7 +4,11 @@ Endpoints (README, "Serving"):
 
 * ``POST /v1/predict/{task}`` ``{"inputs": [...]}`` -> ``{"task", "results"}``: ``KlueMultiTask.predict``;
 * ``POST /v1/analyze`` ``{"text"}`` -> ``{"text", "results": {task: result}}``: ``KlueMultiTask.analyze``;
-* ``GET /v1/tasks``, ``GET /healthz``, ``GET /readyz``, ``GET /docs`` + ``/openapi.json``, ``GET /``.
+* ``GET /v1/tasks``, ``GET /healthz``, ``GET /readyz``, ``GET /openapi.json``, ``GET /``.
+
+No ``/docs`` or ``/redoc``: FastAPI's viewers load their scripts from a CDN, so offline (where this
+server usually runs) they are a blank page. ``/openapi.json`` needs nothing; any OpenAPI viewer
+reads it.
 
 Every request's inputs are checked with the task's own validation (``records_from_inputs``) in the
 request handler, before they join a batch: a malformed item is that request's 422 and never reaches
@@ -264,6 +268,8 @@ def create_app(
         version="1",
         lifespan=lifespan,
         default_response_class=_JSON,
+        docs_url=None,  # the viewers' scripts come from a CDN (module doc)
+        redoc_url=None,
     )
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     app.state.batcher = batcher
