@@ -124,7 +124,6 @@ def test_quick_bench_writes_every_figure_with_its_target(quick_run: tuple[int, P
     assert 0 < load["p50_ms"] <= load["p99_ms"] and load["rss_first_half_bytes"] > 0
     # the eight exports were measured once, for both serving sections
     assert http["memory"]["separate_peak_rss_bytes"] == serving["memory"]["separate_peak_rss_bytes"]
-    assert r["seconds"] < 120
 
 
 def test_quick_bench_prints_the_table_it_writes(quick_run: tuple[int, Path, str]) -> None:
