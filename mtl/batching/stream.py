@@ -16,7 +16,7 @@ import torch
 from mtl.batching.collate import batch_for
 from mtl.batching.order import TaskBatches
 from mtl.batching.prepare import TaskData
-from samplers import AnnealSchedule, TemperatureSampler
+from samplers import TaskSampler
 
 
 class MultiTaskStream:
@@ -26,29 +26,16 @@ class MultiTaskStream:
         self,
         data: Mapping[str, TaskData],
         *,
-        temperature: float,
-        cap: int | None,
-        anneal_to: float | None,
-        total_draws: int,
+        sampler: TaskSampler,
         seed: int,
         rank: int = 0,
         world_size: int = 1,
         device: torch.device | str = "cpu",
-        weights: Mapping[str, float] | None = None,
     ) -> None:
-        """``weights`` multiply each task's tempered share (see :mod:`mtl.training.budget`)."""
+        """``sampler`` picks the task of each batch: the run's, from :func:`mtl.training.budget.build_sampler`."""
         self.data = data
         self.device = device
-        sizes = {name: len(td.train.features) for name, td in data.items()}  # type: ignore[union-attr]
-        anneal = AnnealSchedule(temperature, anneal_to, total_draws) if anneal_to is not None else None
-        self.sampler = TemperatureSampler(
-            sizes,
-            temperature=1.0 if anneal else temperature,
-            cap=cap,
-            anneal=anneal,
-            seed=seed,
-            weights=weights,
-        )
+        self.sampler = sampler
         # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats them.
         self.rng = np.random.default_rng(seed + 7)
         self.batches = {

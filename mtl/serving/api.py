@@ -5,17 +5,17 @@
     m.predict(m.tasks[0], inputs)  # one result per input; the README shows each task's inputs and results
 
 ``predict`` turns raw inputs into records (each task's ``records_from_inputs``), then takes the
-same path as ``klue-mtl predict`` (:meth:`KlueMultiTask.predict_records`): featurize, length-sorted
-dynamically padded batches under ``torch.inference_mode``, the task's decoder. The API result adds
-what a prediction file does not hold (probabilities, character offsets) through each task's
-``results``.
+same path as ``klue-mtl predict`` (:meth:`KlueMultiTask.predict_records`): featurize, then the
+project's one inference loop (:func:`mtl.evaluation.inference.predict_features`), then the task's
+decoder. The API result adds what a prediction file does not hold (probabilities, character
+offsets) through each task's ``results``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,10 +23,12 @@ import torch
 from mtl.batching.collate import batch_for
 from mtl.batching.featurize import feature_lengths, featurize
 from mtl.batching.order import eval_batches
-from mtl.batching.prepare import Split, setup_task
+from mtl.batching.prepare import Split, featurize_split, setup_task
 from mtl.config import RunConfig, TaskConfig, config_from_dict
 from mtl.errors import KlueInputError
-from mtl.modeling.model import MultiTaskModel
+from mtl.evaluation.inference import inference_region, predict_features, store_rows
+from mtl.modeling.model import CONFIG_NAME, MultiTaskModel
+from mtl.modeling.precision import pick_autocast
 from mtl.tasks.base import Task
 
 __all__ = ["ANALYZE_KINDS", "ANALYZE_TASKS", "KlueMultiTask"]
@@ -47,29 +49,49 @@ class KlueMultiTask:
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         source: str | Path | None = None,
+        config: RunConfig | None = None,
     ) -> None:
-        """``tasks``: task name -> a set-up :class:`~mtl.tasks.base.Task` (settings, tokenizer, vocabularies)."""
+        """``tasks``: task name -> a set-up :class:`~mtl.tasks.base.Task` (settings, tokenizer, vocabularies).
+
+        ``dtype`` is the encoder's compute precision (autocast, e.g. ``torch.bfloat16``); None: fp32.
+        The weights are never cast, and the heads always compute in fp32 (:mod:`mtl.modeling.precision`).
+        ``config`` is the run config the model was trained with, when known.
+        """
         self.device = torch.device(device)
-        self.dtype = dtype
+        self.dtype = None if dtype == torch.float32 else dtype
         self.source = source
-        self.model = model.to(device=self.device, dtype=dtype) if dtype else model.to(self.device)
+        self.config = config
+        self.model = model.to(self.device)
         self.model.eval()
         self._tasks = dict(tasks)
 
     @classmethod
     def from_pretrained(
-        cls, checkpoint: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+        cls,
+        checkpoint: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | Literal["auto"] | None = None,
     ) -> KlueMultiTask:
         """Load a klue-mtl checkpoint folder (``runs/<name>/best``, ``.../last``).
 
         Args:
             checkpoint: the folder ``klue-mtl train`` wrote.
             device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
-            dtype: cast the weights (e.g. ``torch.bfloat16``); None keeps them as saved (float32).
+            dtype: the encoder's compute precision (autocast; the heads stay fp32): a dtype such as
+                ``torch.bfloat16``, ``"auto"`` for the run's own ``train.precision`` on ``device``
+                (what ``klue-mtl evaluate`` and ``predict`` use), or None for fp32.
         """
         from mtl.training.checkpoint import load_checkpoint
-        from mtl.training.session import check_heads_fit
+        from mtl.training.session import LAST, check_heads_fit
 
+        checkpoint = Path(checkpoint)
+        if (checkpoint / LAST).is_dir() and not (checkpoint / CONFIG_NAME).is_file():
+            raise KlueInputError(
+                checkpoint,
+                None,
+                f"is a run folder, not a checkpoint: use one of its checkpoints, e.g. --checkpoint {checkpoint / LAST}",
+            )
         model, tokenizer, resources, run = load_checkpoint(checkpoint)
         cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
         tasks = {}
@@ -77,7 +99,9 @@ class KlueMultiTask:
             cfg.tasks.setdefault(name, TaskConfig())
             tasks[name] = setup_task(name, cfg, tokenizer, resources.get(name))
         check_heads_fit(model, list(tasks.values()), checkpoint)
-        return cls(model, tasks, device=device, dtype=dtype, source=checkpoint)
+        if dtype == "auto":
+            dtype = pick_autocast(cfg.train.precision, torch.device(device))
+        return cls(model, tasks, device=device, dtype=dtype, source=checkpoint, config=cfg)
 
     @property
     def tasks(self) -> list[str]:
@@ -130,23 +154,16 @@ class KlueMultiTask:
     ) -> tuple[Any, list[dict[str, np.ndarray]]]:
         """(features, head outputs per feature in feature order) of ``records``."""
         t = self.task(task)
-        features = featurize(t, list(records), cache_dir=None, progress=False)
-        split = Split(list(records), features, feature_lengths(features))
         size = batch_size or t.settings.eval_batch_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise KlueInputError(
                 None, "batch_size", f"must be a positive integer, got {size!r}", kind="argument"
             )
-        outputs: list[dict[str, np.ndarray] | None] = [None] * len(features)
-        with torch.inference_mode():
-            # Longest first: each batch pads to its own longest member, and memory fails fast.
-            for indices in eval_batches(split.lengths, size):
-                batch = batch_for(t, split, indices, self.device)
-                pred = self.model.predict(task, **batch)
-                pred = {k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in pred.items()}
-                for row, index in enumerate(indices):
-                    outputs[int(index)] = {k: v[row] for k, v in pred.items()}
-        return features, outputs  # type: ignore[return-value]
+        split = featurize_split(t, list(records), source=self.source, progress=False)
+        outputs = predict_features(
+            self.model, t, split, batch_size=size, device=self.device, autocast_dtype=self.dtype
+        )
+        return split.features, outputs
 
     # -- every single-sentence task from one encoder pass ----------------------------------------
     def analyze_tasks(self) -> list[str]:
@@ -243,15 +260,11 @@ class KlueMultiTask:
                 None, "batch_size", f"must be a positive integer, got {size!r}", kind="argument"
             )
         outputs: dict[str, list[Any]] = {n: [None] * len(first) for n in members}
-        with torch.inference_mode():
+        # The one inference loop's region and output rows (mtl.evaluation.inference), several heads per pass.
+        with inference_region(self.device, self.dtype):
             for indices in eval_batches(lengths, size):
                 batches = {n: batch_for(prepared[n][0], splits[n], indices, self.device) for n in members}
                 hidden = self.model.encode(batches[members[0]])
                 for n in members:
-                    pred = self.model.predict_hidden(n, hidden, batches[n])
-                    pred = {
-                        k: (v.float() if v.is_floating_point() else v).cpu().numpy() for k, v in pred.items()
-                    }
-                    for row, index in enumerate(indices):
-                        outputs[n][int(index)] = {k: v[row] for k, v in pred.items()}
+                    store_rows(self.model.predict_hidden(n, hidden, batches[n]), indices, outputs[n])
         return outputs

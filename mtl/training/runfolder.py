@@ -45,6 +45,7 @@ RESUMABLE_KEYS = (
     "train.compile",
     "train.report_to",
     "train.progress",
+    "train.ddp_timeout",
     "tasks.*.dev",
     "tasks.*.eval_batch_size",
     "tasks.*.max_dev_examples",
