@@ -8,8 +8,10 @@
   process holding the eight exported single-task folders (:mod:`mtl.bench.inference`).
 * **load run**: :func:`load_run`, a bounded mix of good and bad requests over every task.
 
-``python -m mtl.bench.serving [--model-size tiny|base] [--output DIR]`` runs this section alone;
-``klue-mtl bench`` runs it as part of the whole bench.
+``python -m mtl.bench.serving [--model-size tiny|base] [--output DIR] [--load-requests N]`` runs this
+section alone; ``klue-mtl bench`` runs it as part of the whole bench. Each phase prints a line on
+stderr, and every wait is bounded: a server that does not get ready, or a phase that does not finish
+in its time, is a ``TimeoutError`` saying which phase and how far it got (with the server's output).
 """
 
 from __future__ import annotations
