@@ -207,11 +207,12 @@ class EngineRun:
         )
 
     def resume_line(self) -> str:
-        """The step a resume continues from; when ``train.max_steps`` grew, the stretched schedule.
+        """The step a resume continues from; when ``train.max_steps`` changed, the rescaled schedule.
 
-        A larger ``max_steps`` keeps the schedule's shape over the new length (warm-up ratio and decay
-        to the new last step), so the learning rate jumps from the old schedule's value to the new
-        one's at the same step: the groups start from it now, and the line says both ends.
+        Another ``max_steps`` (larger, or smaller but not before the step) keeps the schedule's shape
+        over the new length (warm-up ratio and decay to the new last step), so the learning rate jumps
+        from the old schedule's value to the new one's at the same step: the groups start from it
+        now, and the line says both ends.
         """
         step, total = self.start_step, self.cfg.max_steps
         planned = self.session.resumed_max_steps or total
@@ -225,7 +226,8 @@ class EngineRun:
             group["lr"] = base * factor(step)
         now, end = self.optimizer.param_groups[0]["lr"], self.lr_at(total)
         return (
-            f"{text}: train.max_steps {planned} -> {total}, the learning-rate schedule is stretched to "
+            f"{text}: train.max_steps {planned} -> {total}, the learning-rate schedule is "
+            f"{'stretched' if total > planned else 'shortened'} to "
             f"{total} steps (its shape kept): lr {now:.3g} now (the old schedule's was "
             f"{scheduler.get_last_lr()[0]:.3g}), {end:.3g} at step {total}"
         )
