@@ -8,6 +8,7 @@ read or any model is built.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -143,7 +144,8 @@ class TrainConfig:
     # Epoch targets (tasks.<t>.epochs) that need more steps than max_steps: "exact" refuses the run,
     # "scale" lowers every target by one factor so they fit (a smoke run of a preset, same shares).
     epoch_targets: str = "exact"
-    save_task_best: bool = True  # keep <output>/best-<task> (a full checkpoint per task; disk)
+    # keep <output>/best-<task>: weights only, one copy per distinct step (README "Per-task best checkpoints")
+    save_task_best: bool = True
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, wandb
     # Recompute the encoder's activations in the backward pass (less memory, ~30% more compute).
     gradient_checkpointing: bool = False
@@ -440,10 +442,42 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def check_override_key(path: list[str], text: str) -> None:
+    """An unknown key on the command line is blamed there, with the closest known key.
+
+    Walks the config's dataclasses along ``path``: ``tasks.<name>.`` takes any task name, and a
+    mapping-valued key (``encoder.architecture``) any key below it.
+    """
+    cls: Any = RunConfig
+    depth = 0
+    while depth < len(path) and cls is not None:
+        hints = typing.get_type_hints(cls)
+        part = path[depth]
+        if part not in hints:
+            prefix = ".".join(path[:depth])
+            known = [f"{prefix}.{name}" if prefix else name for name in sorted(hints)]
+            typed = ".".join(path[: depth + 1])
+            close = difflib.get_close_matches(typed, known, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise KlueInputError(
+                "the command line",
+                text,
+                f"unknown config key `{typed}`; {hint}(known keys here: {', '.join(known)})",
+                kind="override",
+            )
+        if cls is RunConfig and part == "tasks":
+            cls, depth = TaskConfig, depth + 2  # tasks.<any task name>.<a task key>
+            continue
+        cls = hints[part] if dataclasses.is_dataclass(hints[part]) else None
+        depth += 1
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in the plain config data (before validation)."""
+    """Set dotted keys in the plain config data (before validation); unknown keys are blamed on
+    the command line (:func:`check_override_key`)."""
     for text in overrides:
         path, value = parse_override(text)
+        check_override_key(path, text)
         node = data
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -469,7 +503,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not isinstance(data, dict):
             raise _config_error(p, None, "a config file is a YAML mapping")
         check_config_paths(data, p)
+        _resolve_declared_paths(data.get("tasks"), p.parent)
     data = apply_overrides(data, overrides or [])
+    _resolve_declared_paths(data.get("tasks"), Path.cwd())  # what the command line set
     cfg = _build(RunConfig, data, "", source)
     _validate(cfg, source)
     if (
@@ -497,25 +533,62 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return cfg
 
 
-def resolve_path(cfg: RunConfig, value: str) -> str:
-    """A task file: hub specs and ``@`` sources (``@tasks``) pass through; relative paths resolve
-    against ``data_dir``."""
-    if value.startswith(("hub:", "@")):
+# Task keys naming files (a task's own files; data_dir applies to the KLUE tasks' only).
+TASK_PATH_KEYS = ("train", "dev", "ontology")
+
+
+def _is_local(value: Any) -> bool:
+    return isinstance(value, str) and not value.startswith(("hub:", "@"))
+
+
+def _resolve_declared_paths(tasks: Any, base: Path) -> None:
+    """Make the relative file paths of tasks declared with ``kind:`` absolute, against ``base``."""
+    for settings in (tasks or {}).values() if isinstance(tasks, dict) else ():
+        if not isinstance(settings, dict) or settings.get("kind") is None:
+            continue
+        for key in TASK_PATH_KEYS:
+            value = settings.get(key)
+            if _is_local(value) and not Path(value).expanduser().is_absolute():
+                settings[key] = str((base / value).resolve())
+
+
+def resolve_path(cfg: RunConfig, value: str, key: str | None = None) -> str:
+    """A task file, checked to exist: hub specs and ``@`` sources (``@tasks``) pass through.
+
+    A relative path of a KLUE task resolves against ``data_dir`` (``"@samples"``: the bundled
+    samples), or the current folder without one. Tasks declared with ``kind:`` have absolute paths
+    by now (:func:`load_config` resolves them against the config file's folder). A missing file is
+    an input error naming ``key`` (``tasks.<task>.<split>``) and the rule that produced the path.
+    """
+    if not _is_local(value):
         return value
     base: Path | None = None
     if cfg.data_dir == SAMPLES_ALIAS:
         from mtl.samples import SAMPLES_DIR
 
-        base = SAMPLES_DIR
+        base, rule = (
+            SAMPLES_DIR,
+            f"relative to data_dir {SAMPLES_ALIAS!r}, the bundled samples in {SAMPLES_DIR}",
+        )
     elif cfg.data_dir:
-        base = Path(cfg.data_dir)
+        base, rule = Path(cfg.data_dir), f"relative to data_dir {cfg.data_dir}"
+    else:
+        rule = f"relative to the current folder {Path.cwd()} (no data_dir set)"
     path = Path(value).expanduser()
-    if not path.is_absolute() and base is not None:
+    task = cfg.tasks.get(key.split(".")[1]) if key and key.startswith("tasks.") else None
+    if task is not None and task.kind is not None:
+        rule = (
+            "a task declared with kind: reads its files relative to the config file's folder "
+            "(values given on the command line: the current folder); data_dir applies to the KLUE "
+            "tasks only"
+        )
+    elif path.is_absolute():
+        rule = "an absolute path"
+    elif base is not None:
         path = base / path
+    if not path.exists():
+        raise KlueInputError(path, key, f"file not found ({value!r}: {rule})", kind="key")
     return str(path)
-
-
-RUN_FILE = "run.json"  # a checkpoint's resolved run config (written by mtl.training.checkpoint)
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -523,6 +596,8 @@ def load_run_config(path: str | Path) -> RunConfig:
 
     ``score --config`` uses it to learn the definitions of the tasks declared with ``kind:``.
     """
+    from mtl.layout import RUN_FILE
+
     p = Path(path)
     if p.is_dir():
         run_file = p / RUN_FILE

@@ -171,7 +171,7 @@ def test_auto_dtype_is_the_precision_the_run_recorded(checkpoint: Path, tmp_path
     import shutil
 
     from mtl import KlueMultiTask
-    from mtl.training.checkpoint import RUN_NAME
+    from mtl.layout import RUN_FILE as RUN_NAME
 
     copy = Path(shutil.copytree(checkpoint, tmp_path / "best"))
     run = json.loads((copy / RUN_NAME).read_text(encoding="utf-8"))
@@ -243,8 +243,14 @@ def test_text_classification_pipeline_agrees_with_the_joint_model(
         "RobertaForSequenceClassification"
     ]
     inputs = sample_inputs(model, task)
+    # Inputs longer than the task's max_length: the export's tokenizer cuts them as the joint model does.
+    max_length = model.task(task).settings.max_length
+    long = [x * 40 if isinstance(x, str) else (x[0] * 40, x[1] * 25) for x in inputs[:3]]
+    tokenizer = model.task(task).tokenizer
+    assert all(len(tokenizer(*([x] if isinstance(x, str) else x))["input_ids"]) > max_length for x in long)
+    inputs += long
     ours = model.predict(task, inputs, batch_size=8)
-    pipe = pipeline("text-classification", model=loaded, tokenizer=str(folder), device="cpu")
+    pipe = pipeline("text-classification", model=loaded, tokenizer=str(folder), device="cpu", truncation=True)
     pipe_inputs = [x if isinstance(x, str) else {"text": x[0], "text_pair": x[1]} for x in inputs]
     theirs = pipe(pipe_inputs, top_k=None, batch_size=8)
     for a, b in zip(ours, theirs, strict=True):
@@ -399,3 +405,26 @@ def test_a_head_that_does_not_map_onto_the_transformers_class_is_not_exported(
     monkeypatch.setattr(export, "check_export", shifted)
     with pytest.raises(KlueInputError, match="differs from the joint model"):
         export.export_task(model, "ynat", tmp_path / "out")
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_the_sts_export_reproduces_the_joint_model_on_every_real_dev_pair(model: Any, exports: Path) -> None:
+    """pipeline(truncation=True) on the STS export = the joint model, on the 519 KLUE STS dev pairs."""
+    import os
+
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    data_dir = os.environ.get("KLUE_DATA_DIR")
+    if not data_dir:
+        pytest.skip("needs KLUE_DATA_DIR")
+    (dev,) = Path(data_dir).glob("official/klue-sts-v1*_dev.json")
+    pairs = [(r["sentence1"], r["sentence2"]) for r in json.loads(dev.read_text(encoding="utf-8"))]
+    assert len(pairs) == 519
+    ours = model.predict("sts", pairs, batch_size=32)
+    folder = exports / "sts"
+    loaded = AutoModelForSequenceClassification.from_pretrained(folder)
+    pipe = pipeline("text-classification", model=loaded, tokenizer=str(folder), device="cpu", truncation=True)
+    theirs = pipe([{"text": a, "text_pair": b} for a, b in pairs], top_k=None, batch_size=32)
+    worst = max(abs(a["score"] - b[0]["score"]) for a, b in zip(ours, theirs, strict=True))
+    assert worst <= 1e-5

@@ -168,7 +168,8 @@ def test_overwrite_is_atomic_and_leaves_no_temporaries(tmp_path: Path) -> None:
     with torch.no_grad():
         next(model.parameters()).add_(1.0)
     save(tmp_path, model, tokenizer)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".ckpt.v2", "ckpt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # a real folder, nothing beside it
+    assert not (tmp_path / "ckpt").is_symlink()
     loaded, *_ = load_checkpoint(tmp_path / "ckpt")
     assert torch.equal(next(loaded.parameters()), next(model.parameters()))
 
@@ -209,3 +210,51 @@ def test_a_saved_config_with_the_retired_num_workers_key_still_loads() -> None:
     assert config_from_dict(data).train == RunConfig().train
     with pytest.raises(KlueInputError, match="train.num_workers"):
         load_config(DEMO, ["train.num_workers=2"])  # a user's config naming it is told it is unknown
+
+
+def test_a_save_interrupted_between_its_renames_is_read_and_then_put_back(tmp_path: Path) -> None:
+    tokenizer = build_offline_tokenizer()
+    model = tiny_model(len(tokenizer))
+    path = save(tmp_path, model, tokenizer)
+    expected = next(model.parameters()).clone()
+    # The one window without the name: the previous checkpoint moved aside, the new one not yet in place.
+    os.replace(path, tmp_path / ".ckpt.old")
+    loaded, *_ = load_checkpoint(path)  # readers take the moved-aside checkpoint
+    assert torch.equal(next(loaded.parameters()), expected)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    save(tmp_path, model, tokenizer)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    loaded, *_ = load_checkpoint(path)
+    assert torch.equal(next(loaded.parameters()), next(model.parameters()))
+
+
+def test_checkpoints_of_one_step_share_their_weights_and_copy_as_complete_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    tokenizer = build_offline_tokenizer()
+    model = tiny_model(len(tokenizer))
+    state = TrainingState(step=3, optimizer={"state": {}, "param_groups": []}, extra={})
+    first = save(tmp_path, model, tokenizer, state)
+    args = (model, tokenizer, {"ynat": {"labels": list("abcdefg")}}, {"seed": 1})
+    best = save_checkpoint(tmp_path / "best", *args, same_weights_as=first)
+    weights = "model.safetensors"
+    assert (best / weights).stat().st_ino == (first / weights).stat().st_ino  # one copy on disk
+    assert not (best / "training_state").exists()  # best checkpoints hold weights only
+    # Replacing the first one leaves the shared weights in place for the other.
+    save(tmp_path, tiny_model(len(tokenizer)), tokenizer, state)
+    copied = tmp_path / "copied"
+    shutil.copytree(best, copied)  # what `cp -r` does: a complete, independent checkpoint
+    loaded, *_ = load_checkpoint(copied)
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+    def no_links(*_: Any) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "link", no_links)  # a file system without hard links: plain copies
+    other = save_checkpoint(tmp_path / "best-ynat", *args, same_weights_as=best)
+    assert (other / weights).stat().st_ino != (best / weights).stat().st_ino
+    assert (other / weights).read_bytes() == (best / weights).read_bytes()

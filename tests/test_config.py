@@ -90,3 +90,28 @@ def test_yaml_is_read_with_a_safe_loader(tmp_path: Path) -> None:
 def test_round_trip_through_plain_data() -> None:
     cfg = load_config(CONFIGS / "demo.yaml")
     assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "typed", "closest"),
+    [
+        ("train.max_step=50", "train.max_step", "train.max_steps"),
+        ("tasks.ynat.batchsize=4", "tasks.ynat.batchsize", "tasks.ynat.batch_size"),
+        ("sampler.temprature=1", "sampler.temprature", "sampler.temperature"),
+    ],
+)
+def test_an_override_typo_is_blamed_on_the_command_line_with_the_closest_key(
+    override: str, typed: str, closest: str
+) -> None:
+    demo = Path(__file__).parent.parent / "configs" / "demo.yaml"
+    with pytest.raises(KlueInputError) as err:
+        load_config(demo, [override])
+    message = str(err.value)
+    assert "demo.yaml" not in message and "command line" in message and override in message
+    assert f"unknown config key `{typed}`; did you mean `{closest}`?" in message
+
+
+def test_overrides_below_a_mapping_key_are_free() -> None:
+    demo = Path(__file__).parent.parent / "configs" / "demo.yaml"
+    cfg = load_config(demo, ["encoder.architecture.num_hidden_layers=1", "tasks.ynat.batch_size=4"])
+    assert cfg.encoder.architecture["num_hidden_layers"] == 1 and cfg.tasks["ynat"].batch_size == 4

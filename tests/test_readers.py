@@ -815,7 +815,7 @@ NER_ERRORS = [
     (0, ["철\tB-PS", "수\tB-XX"], 8, "unknown NER tag 'B-XX'"),
     (0, ["철수\tB-PS"], 7, "exactly one character, got '철수'"),
     (0, ["\tO"], 7, "exactly one character, got ''"),
-    (0, ["철\tB-PS", "수\tI-PS\tO"], 8, "unknown NER tag 'I-PS\\tO'"),
+    (0, ["철\tB-PS", "수\tI-PS\tO"], 8, "has 3 columns"),
 ]
 
 
@@ -1111,3 +1111,25 @@ def test_hub_spec_must_match_the_task_and_be_well_formed():
         "does not match task 'ner'",
     )
     raises_at(lambda: ynat.read("hub:klue/ynat"), "hub:klue/ynat", "hub:<repo>/<config>/<split>")
+
+
+# ------------------------------------------------------------------------ files of another task
+SAMPLES = Path(__file__).parent.parent / "mtl" / "samples"
+
+
+@pytest.mark.parametrize("labeled", [True, False])
+def test_a_json_file_of_another_task_is_named_as_that_task(labeled: bool) -> None:
+    path = SAMPLES / "nli_dev.json"
+    error = raises_at(lambda: ynat.read(path, labeled=labeled), path, "missing key 'title'")
+    assert "looks like NLI data" in str(error) and "--task nli" in str(error), error
+    path = SAMPLES / "sts_dev.json"
+    error = raises_at(lambda: nli.read(path, labeled=labeled), path, "looks like STS data")
+
+
+@pytest.mark.parametrize("labeled", [True, False])
+def test_a_dp_tsv_read_as_ner_fails_on_its_first_row(labeled: bool) -> None:
+    path = SAMPLES / "dp_dev.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first_row = next(i for i, line in enumerate(lines, start=1) if line and not line.startswith("## "))
+    error = raises_at(lambda: ner.read(path, labeled=labeled), path, "6 columns", "DP")
+    assert error.record == first_row

@@ -648,14 +648,14 @@ def kill_at_random(config: Path, out: Path, rng: random.Random) -> None:
 
 
 def stop_with(sig: signal.Signals, config: Path, out: Path) -> None:
-    """SIGINT/SIGTERM: the run saves a checkpoint, says so, and exits with status 0."""
+    """SIGINT/SIGTERM: the run saves a checkpoint, says so, and exits with status 128 + the signal."""
     start = saved_step(out)
     proc = start_train(config, out, resume=True)
     wait_until(lambda: saved_step(out) > start, proc, "progress after resuming")
     proc.send_signal(sig)
     output = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, output
-    stopped = re.search(r"stopped at step (\d+); checkpoint saved in (\S+)", output)
+    assert proc.returncode == 128 + sig, output
+    stopped = re.search(rf"stopped at step (\d+) by {sig.name}; checkpoint saved in (\S+)", output)
     assert stopped and Path(stopped.group(2)) == out / "last", output
     assert saved_step(out) == int(stopped.group(1))
 

@@ -51,11 +51,11 @@ def test_train_into_a_folder_holding_a_run_stops_and_names_both_ways_on(config, 
     assert f"checkpoint:  {out / 'last'}" in stdout
     assert f"scoreboard:  {out / 'scoreboard.md'}" in stdout
     assert f"tensorboard --logdir {out / 'tensorboard'}" in stdout
-    before = (out / "last").resolve()
+    before = (out / "last" / "model.safetensors").stat().st_ino
     status, _, err = cli(["train", "--config", config, "--output", out], capsys)
     assert status == 2
     assert str(out) in err and "--resume" in err and "--overwrite" in err and "Traceback" not in err
-    assert (out / "last").resolve() == before  # untouched
+    assert (out / "last" / "model.safetensors").stat().st_ino == before  # untouched
 
 
 def test_overwrite_clears_the_old_run_and_says_so(config, tmp_path, capsys):
@@ -107,11 +107,11 @@ def test_resume_may_raise_max_steps_and_keeps_the_runs_own_config(config, tmp_pa
 def test_resuming_a_finished_run_says_so_and_does_nothing(config, tmp_path, capsys):
     out = tmp_path / "run"
     assert cli(["train", "--config", config, "--output", out], capsys)[0] == 0
-    before = (out / "last").resolve()
+    before = (out / "last" / "model.safetensors").stat().st_ino
     status, stdout, err = cli(["train", "--config", config, "--output", out, "--resume"], capsys)
     assert status == 0, err
     assert "already finished at step 4" in stdout
-    assert (out / "last").resolve() == before
+    assert (out / "last" / "model.safetensors").stat().st_ino == before
 
 
 def test_overrides_are_accepted_after_an_option(config, tmp_path, capsys):
@@ -230,3 +230,97 @@ def test_finetune_ends_with_where_things_are_and_never_clobbers(config, tmp_path
     assert f"checkpoint:  {ft / 'last'}" in stdout and f"tensorboard --logdir {ft / 'tensorboard'}" in stdout
     status, _, err = cli(argv, capsys)
     assert status == 2 and "--resume" in err and "--overwrite" in err
+
+
+def test_runs_live_without_symlinks_and_a_copied_checkpoint_predicts(config, tmp_path, capsys, monkeypatch):
+    import os
+    import shutil
+
+    def unsupported(*_):
+        raise OSError(95, "Operation not supported")  # e.g. a mounted Google Drive
+
+    monkeypatch.setattr(os, "symlink", unsupported)
+    out = tmp_path / "run"
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["train"].update(eval_every=2)
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert cli(["train", "--config", config, "--output", out, "train.max_steps=2"], capsys)[0] == 0
+    status, _, err = cli(["train", "--output", out, "--resume", "train.max_steps=4"], capsys)
+    assert status == 0, err
+    assert step_of(out) == 4
+    checkpoints = [p for p in out.iterdir() if p.name in ("last", "best") or p.name.startswith("best-")]
+    assert {p.name for p in checkpoints} >= {"last", "best", "best-ynat", "best-re"}
+    assert not any(p.is_symlink() for p in out.rglob("*"))
+    assert not [p.name for p in out.iterdir() if p.name.startswith((".last", ".best"))]
+    # best checkpoints hold weights only, one copy per distinct step (shared with `last` at step 4)
+    assert not any((p / "training_state").exists() for p in checkpoints if p.name != "last")
+    weights = {p.name: (p / "model.safetensors").stat().st_ino for p in checkpoints}
+    task_best = json.loads((out / "task_best.json").read_text(encoding="utf-8"))
+    steps = {"last": 4, "best": task_best["joint"]["step"]}
+    steps |= {t["checkpoint"]: t["step"] for t in task_best["tasks"].values()}
+    assert set(steps) == set(weights)
+    for a in steps:
+        for b in steps:
+            assert (weights[a] == weights[b]) == (steps[a] == steps[b]), (a, b, steps)
+
+    copied = tmp_path / "copied"
+    shutil.copytree(out / "last", copied)  # cp -r
+    source = ROOT / "mtl" / "samples" / "ynat_dev.json"
+    status, stdout, err = cli(
+        [
+            "predict",
+            "--checkpoint",
+            copied,
+            "--task",
+            "ynat",
+            "--input",
+            source,
+            "--output",
+            tmp_path / "p.jsonl",
+        ],
+        capsys,
+    )
+    assert status == 0, err
+    assert (tmp_path / "p.jsonl").read_text(encoding="utf-8").count("\n") > 0
+
+
+@pytest.mark.parametrize(("sig", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_run_saves_says_so_and_exits_128_plus_the_signal(
+    sig, status, config, tmp_path, capsys, monkeypatch
+):
+    import signal
+
+    from mtl.batching.stream import MultiTaskStream
+
+    original = MultiTaskStream.__next__
+    draws = {"n": 0}
+
+    def next_with_signal(self):
+        draws["n"] += 1
+        if draws["n"] == 2:  # during step 2: the run saves after it and stops
+            signal.raise_signal(getattr(signal, sig))
+        return original(self)
+
+    monkeypatch.setattr(MultiTaskStream, "__next__", next_with_signal)
+    out = tmp_path / "run"
+    code, stdout, err = cli(["train", "--config", config, "--output", out], capsys)
+    assert code == status, err
+    assert f"stopped at step 2 by {sig}; checkpoint saved in {out / 'last'}" in stdout
+    assert f"exit status {status}" in stdout and step_of(out) == 2
+    monkeypatch.setattr(MultiTaskStream, "__next__", original)
+    code, stdout, err = cli(["train", "--output", out, "--resume"], capsys)
+    assert code == 0, err  # a finished run
+    assert "resuming from step 2 of 4\n" in stdout and step_of(out) == 4
+
+
+def test_resume_says_its_step_and_stretches_the_schedule_to_a_larger_max_steps(config, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(["train", "--config", config, "--output", out], capsys)[0] == 0
+    # 4 -> 8 steps; warm-up ceil(0.05 x 8) = 1 step, then linear decay from 1e-3 at step 1 to 0 at step 8
+    status, stdout, err = cli(["train", "--output", out, "--resume", "train.max_steps=8"], capsys)
+    assert status == 0, err
+    line = next(line for line in stdout.splitlines() if line.startswith("resuming"))
+    lr_now = 1e-3 * (8 - 4) / (8 - 1)
+    assert line.startswith("resuming from step 4 of 8: train.max_steps 4 -> 8"), line
+    assert f"stretched to 8 steps (its shape kept): lr {lr_now:.3g} now" in line, line
+    assert line.endswith("0 at step 8"), line

@@ -69,9 +69,10 @@ def test_progress_off_a_terminal_prints_one_line_per_log_with_every_task_in_run_
     assert "\r" not in stream.getvalue()
     assert len(lines) == 2 and lines[0].startswith("step 2/6") and lines[1].startswith("step 4/6")
     assert "loss 2.5000" in lines[0] and "lr 0.0005" in lines[1]
-    # Fixed order; a task not yet drawn shows "-", one not drawn in the window keeps its last value.
+    # Fixed order; a task not yet drawn shows "-", one not drawn in the window its last value in
+    # parentheses (stale, not current).
     assert lines[0].endswith("ynat -  ner 2.000  wos 3.000")
-    assert lines[1].endswith("ynat 1.000  ner 2.000  wos 3.000")
+    assert lines[1].endswith("ynat 1.000  ner (2.000)  wos (3.000)")
 
 
 def test_progress_disabled_prints_nothing() -> None:

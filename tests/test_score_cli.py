@@ -232,3 +232,12 @@ def test_score_does_not_import_torch(tmp_path: Path) -> None:
     scored = json.loads(result.stdout)
     # y-1 gold 경제 predicted 정치; y-2 correct. Per class F1: 경제 0 (fn), 정치 2/3 -> macro 33.33.
     assert scored["metrics"]["macro_f1"] == pytest.approx(100 / 3)
+
+
+def test_score_of_an_unknown_task_without_config_names_the_config_option(tmp_path, capsys) -> None:
+    gold, pred = tmp_path / "gold.tsv", tmp_path / "pred.jsonl"
+    gold.write_text("text\tlabel\n좋다\t1\n", encoding="utf-8")
+    pred.write_text('{"index": 0, "label": "1"}\n', encoding="utf-8")
+    status, _, err = run_score(capsys, "senti", gold, pred)
+    assert status == 2 and "Traceback" not in err
+    assert "--config" in err and "kind:" in err, err

@@ -396,3 +396,36 @@ def test_declared_tasks_in_the_python_api_and_as_transformers_exports(joint: Pat
     classify = pipeline("text-classification", model=str(tmp_path / "nsmc"), tokenizer=str(tmp_path / "nsmc"))
     out = classify("정말 재미있는 영화였다 ㅎㅎ", top_k=None)
     assert {r["label"]: r["score"] for r in out} == pytest.approx(nsmc["probs"], abs=1e-5)
+
+
+def test_a_declared_tasks_files_resolve_beside_the_config_and_data_dir_serves_klue_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "project"
+    (folder / "data").mkdir(parents=True)
+    lines = ["text,label"] + [f"{'좋은 영화' if i % 2 else '나쁜 영화'} {i},{i % 2}" for i in range(40)]
+    (folder / "data" / "senti_train.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = yaml.safe_load(DEMO.read_text(encoding="utf-8"))  # data_dir: "@samples"
+    cfg["tasks"] = {
+        "ynat": cfg["tasks"]["ynat"],
+        "senti": {
+            "kind": "single_sentence_classification",
+            "train": "data/senti_train.csv",
+            "text": "text",
+            "label": "label",
+            "batch_size": 8,
+        },
+    }
+    cfg["train"].update(max_steps=1, eval_every=0)
+    config = folder / "demo.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # neither the config's folder nor the samples'
+    status = main(["train", "--config", str(config), "--output", str(tmp_path / "run"), *TINY])
+    assert status == 0, capsys.readouterr().err
+
+    (folder / "data" / "senti_train.csv").unlink()
+    status = main(["train", "--config", str(config), "--output", str(tmp_path / "run2"), *TINY])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert str(folder / "data" / "senti_train.csv") in err and "tasks.senti.train" in err
+    assert "relative to the config file's folder" in err, err

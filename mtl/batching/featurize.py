@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, disable_progress_bars, enable_progress_bars
+from datasets import Dataset, are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
 import mtl
 from mtl.tasks.base import Task
@@ -61,7 +61,8 @@ def featurize(
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
     source = Dataset.from_list(list(records))
-    if not progress:
+    hide = not progress and not are_progress_bars_disabled()  # restored after: global state
+    if hide:
         disable_progress_bars()
     try:
         features = source.map(
@@ -75,7 +76,7 @@ def featurize(
             desc=f"featurize {task.name}",
         )
     finally:
-        if not progress:
+        if hide:
             enable_progress_bars()
     return features
 

@@ -48,7 +48,8 @@ def setup_task(name: str, cfg: RunConfig, tokenizer: Any, resources: dict[str, A
     settings = cfg.task_settings(name)
     paths = {key: getattr(settings, key) for key in ("train", "dev", "ontology")}
     settings = dataclasses.replace(
-        settings, **{key: resolve_path(cfg, value) for key, value in paths.items() if value}
+        settings,
+        **{key: resolve_path(cfg, value, f"tasks.{name}.{key}") for key, value in paths.items() if value},
     )
     task = get_task(name, settings)
     task.setup(settings, tokenizer, resources)
@@ -102,7 +103,8 @@ def prepare(
             if task.reads_other_tasks(split):
                 continue  # read below, once every other task's training records are in
             limit = tc.max_train_examples if split == "train" else tc.max_dev_examples
-            records[(name, split)] = read_split(task, resolve_path(cfg, value), split, limit)
+            path = resolve_path(cfg, value, f"tasks.{name}.{split}")
+            records[(name, split)] = read_split(task, path, split, limit)
         prepared[name] = TaskData(task, None, None)
     for name, td in prepared.items():
         tc = cfg.tasks[name]
@@ -166,7 +168,9 @@ def other_task_texts(
             task = get_task(other)
             texts.extend(
                 t
-                for r in read_split(task, resolve_path(cfg, value), "train", None)
+                for r in read_split(
+                    task, resolve_path(cfg, value, f"tasks.{name}.text_from.{other}"), "train", None
+                )
                 for t in task.record_texts(r)
             )
         return texts

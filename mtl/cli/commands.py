@@ -5,12 +5,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from mtl.config import RunConfig, config_from_dict, load_config
 from mtl.errors import KlueInputError
+from mtl.layout import (
+    BEST,
+    CLASSIFICATION_REPORT,
+    EVAL_DIR,
+    LAST,
+    RUN_FILE,
+    SCOREBOARD_JSON,
+    SCOREBOARD_MD,
+    TASK_BEST_JSON,
+    TENSORBOARD_DIR,
+    confusion_png,
+    task_best_dir,
+)
 from mtl.tasks.base import Task
+
+
+def quiet_library_bars() -> None:
+    """Our commands show their own progress. transformers' and huggingface_hub's bars ("Loading
+    weights", "Writing model shards", downloads) never show; datasets' (featurization) only on a
+    terminal: a log file or a pipe gets no carriage returns."""
+    import datasets
+    from transformers.utils import logging
+
+    from mtl.training.progress import is_terminal
+
+    logging.disable_progress_bar()
+    if not is_terminal(sys.stderr):
+        datasets.disable_progress_bars()
 
 
 def find_dev_file(data_dir: Path, task: Task) -> Path:
@@ -75,8 +103,8 @@ def run_training(
         _print_board(summary["results"], counts, output, summary.get("task_best"))
         if summary.get("best_step") is not None:
             print(
-                f"joint best: {output / 'best'} (step {summary['best_step']}, {cfg.train.select_metric}); "
-                f"each task's own best: {output / 'best-<task>'} (see task_best.json)"
+                f"joint best: {output / BEST} (step {summary['best_step']}, {cfg.train.select_metric}); "
+                f"each task's own best: {output / task_best_dir('<task>')} (see {TASK_BEST_JSON})"
             )
     return summary
 
@@ -127,9 +155,9 @@ def where_things_are(output: Path, checkpoint: Path | None, board_dir: Path | No
     """The closing lines of train, finetune and evaluate: checkpoint, scoreboard, logs, TensorBoard."""
     if checkpoint is not None:
         print(f"checkpoint:  {checkpoint}")
-    if board_dir is not None and (board_dir / "scoreboard.md").is_file():
-        print(f"scoreboard:  {board_dir / 'scoreboard.md'} (and scoreboard.json)")
-    logs = output / "tensorboard"
+    if board_dir is not None and (board_dir / SCOREBOARD_MD).is_file():
+        print(f"scoreboard:  {board_dir / SCOREBOARD_MD} (and {SCOREBOARD_JSON})")
+    logs = output / TENSORBOARD_DIR
     if logs.is_dir():
         print(f"logs:        {logs}")
         print(f"  tensorboard --logdir {logs}")
@@ -155,7 +183,7 @@ def _prepare_output(args: argparse.Namespace, cfg: RunConfig, output: Path) -> R
             f"the run in {output} already finished at step {step} (train.max_steps {cfg.train.max_steps}); "
             "nothing to do. Raise train.max_steps to train further."
         )
-        where_things_are(output, output / "last", output)
+        where_things_are(output, output / LAST, output)
         return None
     return cfg
 
@@ -186,17 +214,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg is None:
         return 0
     summary = run_training(cfg, output, resume=args.resume)
-    if summary.get("stopped"):
-        print(
-            f"stopped at step {summary['steps']}; checkpoint saved in {output / 'last'} (continue with --resume)"
-        )
-    where_things_are(output, output / "last", output)
-    return 0
+    where_things_are(output, output / LAST, output)
+    return exit_status(summary, output)
+
+
+def exit_status(summary: dict[str, Any], output: Path) -> int:
+    """0 for a finished run; 128 + the signal's number (130 SIGINT, 143 SIGTERM) for an interrupted
+    one, as shells report a process killed by that signal, so a script can tell the two apart."""
+    if not summary.get("stopped"):
+        return 0
+    import signal
+
+    name = signal.Signals(summary["signal"]).name
+    status = 128 + summary["signal"]
+    print(
+        f"stopped at step {summary['steps']} by {name}; checkpoint saved in {output / LAST} "
+        f"(continue with --resume); exit status {status}",
+        flush=True,
+    )
+    return status
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from mtl.training.checkpoint import RUN_NAME
-
     source = Path(args.from_)
     if not source.is_dir():
         raise KlueInputError(
@@ -205,7 +244,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.config:
         cfg = load_config(args.config, args.overrides)
     else:
-        run_file = source / RUN_NAME
+        run_file = source / RUN_FILE
         if not run_file.is_file():
             raise KlueInputError(run_file, None, "no run config in the checkpoint: pass --config")
         data = json.loads(run_file.read_text(encoding="utf-8"))["config"]
@@ -226,11 +265,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     cfg = _prepare_output(args, cfg, output)
     if cfg is None:
         return 0
-    run_training(
+    summary = run_training(
         cfg, output, resume=args.resume, init_from=None if args.resume else str(source), tasks=[args.task]
     )
-    where_things_are(output, output / "last", output)
-    return 0
+    where_things_are(output, output / LAST, output)
+    return exit_status(summary, output)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -247,8 +286,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # The run's own precision (train.precision in the checkpoint's run config), on this device.
     model = KlueMultiTask.from_pretrained(checkpoint, device=device, dtype="auto")
     tasks = [model.task(name) for name in args.tasks or model.tasks]
-    # Not into the checkpoint: "last" is a link to a hidden versioned folder the next save replaces.
-    out = Path(args.output) if args.output else checkpoint.parent / "eval" / checkpoint.name
+    # Not into the checkpoint: the next save of the run replaces its folder.
+    out = Path(args.output) if args.output else checkpoint.parent / EVAL_DIR / checkpoint.name
     check_writable(out)
     # Every dev file is read and validated before any evaluation starts.
     prepared = []
@@ -260,7 +299,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             raise KlueInputError(checkpoint, None, f"no dev file known for {task.name}: pass --data-dir")
         prepared.append((task, path, read_split(task, path, "dev", None)))
-    tb = TensorBoard(out / "tensorboard")
+    tb = TensorBoard(out / TENSORBOARD_DIR)
     results, counts, details = {}, {}, []
     for task, path, records in prepared:
         split = featurize_split(task, records, source=path, cache_dir=args.cache_dir)
@@ -279,9 +318,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _print_board(results, counts, out)
     text = "\n".join(d for d in details if d)
     if text:
-        (out / "classification_report.txt").write_text(text, encoding="utf-8")
-        print(f"classification reports: {out / 'classification_report.txt'}")
-        pngs = sorted(out.glob("confusion_*.png"))
+        (out / CLASSIFICATION_REPORT).write_text(text, encoding="utf-8")
+        print(f"classification reports: {out / CLASSIFICATION_REPORT}")
+        pngs = sorted(out.glob(confusion_png("*")))
         print(f"confusion matrices:     {', '.join(str(p) for p in pngs)}")
     where_things_are(out, None, out)
     return 0
@@ -300,7 +339,7 @@ def _classification_text(task: Task, records: list[dict], predictions: list[dict
     report, matrix = classification_details(labels, gold, pred)
     tb.text(f"{task.name}/classification_report", "    " + report.replace("\n", "\n    "))
     title = f"{task.name}: confusion matrix"
-    pixels = save_confusion_png(matrix, labels, title, out / f"confusion_{task.name}.png")
+    pixels = save_confusion_png(matrix, labels, title, out / confusion_png(task.name))
     tb.image(f"{task.name}/confusion_matrix", pixels)
     return f"== {task.name}: classification report ==\n{report}"
 

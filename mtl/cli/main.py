@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mtl.errors import KlueInputError
+from mtl.layout import TASKS_FILE
 
 EXIT_INPUT_ERROR = 2
 
@@ -24,7 +25,18 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from mtl.evaluation.score_file import score
 
     settings, resources = None, None
-    if args.config:
+    if not args.config:
+        from mtl.tasks import KINDS, TASKS
+
+        if args.task not in TASKS:
+            raise KlueInputError(
+                None,
+                None,
+                f"unknown task {args.task!r}: not a KLUE task ({', '.join(TASKS)}): a task declared with kind: "
+                f"({' | '.join(KINDS)}) is scored with --config naming the config file that declares it "
+                f"or a checkpoint trained on it, e.g. --config runs/demo/last",
+            )
+    else:
         from mtl.config import load_run_config
 
         cfg = load_run_config(args.config)
@@ -34,8 +46,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if settings.train:  # a declared task without labels reads them from its train file
             from mtl.config import resolve_path
 
-            settings = dataclasses.replace(settings, train=resolve_path(cfg, settings.train))
-        tasks_file = Path(args.config) / "tasks.json"
+            train = resolve_path(cfg, settings.train, f"tasks.{args.task}.train")
+            settings = dataclasses.replace(settings, train=train)
+        tasks_file = Path(args.config) / TASKS_FILE
         if tasks_file.is_file():  # a checkpoint: its labels, exactly as trained
             resources = json.loads(tasks_file.read_text(encoding="utf-8")).get(args.task)
     print(json.dumps(score(args.task, args.gold, args.pred, settings, resources), ensure_ascii=False))
@@ -61,6 +74,7 @@ def _lazy(name: str):  # noqa: ANN202
     def run(args: argparse.Namespace) -> int:
         from mtl.cli import commands
 
+        commands.quiet_library_bars()
         return getattr(commands, name)(args)
 
     return run
@@ -72,6 +86,9 @@ def _lazy_module(module: str, name: str):  # noqa: ANN202
     def run(args: argparse.Namespace) -> int:
         import importlib
 
+        from mtl.cli import commands
+
+        commands.quiet_library_bars()
         return getattr(importlib.import_module(module), name)(args)
 
     return run

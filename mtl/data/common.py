@@ -194,6 +194,44 @@ def load_json_source(path: Path) -> tuple[str, Any]:
         raise KlueInputError(path, e.lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
 
 
+# Keys only one task's records hold (official files and hub rows), most specific first: a record that
+# lacks a key of the task being read is named as the task it looks like.
+_TASK_KEYS = (
+    ("mrc", ("context", "question")),
+    ("mrc", ("data",)),  # the official MRC file's top-level object
+    ("wos", ("dialogue",)),
+    ("re", ("subject_entity", "object_entity")),
+    ("nli", ("premise", "hypothesis")),
+    ("sts", ("sentence1", "sentence2")),
+    ("ner", ("tokens", "ner_tags")),
+    ("dp", ("word_form", "head")),
+    ("ynat", ("title",)),
+)
+
+
+def looks_like(record: Any) -> tuple[str, tuple[str, ...]] | None:
+    """(task, its keys) of the task whose records ``record`` has the keys of, else None."""
+    if not isinstance(record, Mapping):
+        return None
+    return next(((t, keys) for t, keys in _TASK_KEYS if all(k in record for k in keys)), None)
+
+
+def _name_other_task(error: KlueInputError, records: Any, task: str) -> KlueInputError:
+    """A "missing key" error on a file of another task says which task the records look like."""
+    first = records[0] if isinstance(records, list) and records else records
+    guess = looks_like(first)
+    if not error.message.startswith("missing key") or guess is None or guess[0] == task:
+        return error
+    other, keys = guess
+    return KlueInputError(
+        error.path,
+        error.record,
+        f"{error.message}; the record looks like {other.upper()} data (it has "
+        f"{', '.join(map(repr, keys))}), not {task.upper()}: is this the {other} file (--task {other})?",
+        kind=error.kind,
+    )
+
+
 OfficialJson = Callable[[Any, Path, bool], list[Any]]
 OfficialTsv = Callable[[Path, bool], list[Any]]
 HubRows = Callable[..., list[Any]]
@@ -231,14 +269,17 @@ def read_task(
         return official_tsv(p, labeled)
 
     kind, data = load_json_source(p)
-    if kind == "doc" and official_json is not None and is_official_doc(data):
-        return official_json(data, p, labeled)
     if not isinstance(data, list | Mapping):
         raise KlueInputError(
             p, None, f"top-level JSON must be a list of records or an object, got {_type_name(data)}"
         )
-    rows = data if isinstance(data, list) else [data]
-    return from_hub_rows(rows, source=str(p), labeled=labeled, split=split)
+    try:
+        if kind == "doc" and official_json is not None and is_official_doc(data):
+            return official_json(data, p, labeled)
+        rows = data if isinstance(data, list) else [data]
+        return from_hub_rows(rows, source=str(p), labeled=labeled, split=split)
+    except KlueInputError as e:
+        raise _name_other_task(e, data, task) from None
 
 
 def as_row_list(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

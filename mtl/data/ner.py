@@ -53,6 +53,14 @@ def _from_tsv(path: Path, labeled: bool) -> list[NerRecord]:
         chars: list[str] = []
         tags: list[int] = []
         for lineno, row in sent.rows:
+            columns = row.split("\t")
+            if len(columns) > 2:  # caught on the first row: a DP file's rows have six columns
+                raise KlueInputError(
+                    path,
+                    lineno,
+                    f"row {row!r} has {len(columns)} columns; an NER row is <character><TAB><tag> "
+                    "(is this a file of another task, e.g. DP's INDEX WORD_FORM LEMMA POS HEAD DEPREL?)",
+                )
             char, tab, tag = row.partition("\t")
             if labeled and not tab:
                 raise KlueInputError(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mtl.layout import SCOREBOARD_JSON, SCOREBOARD_MD
 from mtl.tasks import TASKS
 
 
@@ -79,7 +80,7 @@ def write_scoreboard(board: Mapping[str, Any], directory: str | Path) -> tuple[P
     """``scoreboard.json`` and ``scoreboard.md`` in ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = directory / "scoreboard.json", directory / "scoreboard.md"
+    json_path, md_path = directory / SCOREBOARD_JSON, directory / SCOREBOARD_MD
     json_path.write_text(json.dumps(board, indent=2, ensure_ascii=False), encoding="utf-8")
     md_path.write_text(render_markdown(board), encoding="utf-8")
     return json_path, md_path

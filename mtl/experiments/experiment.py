@@ -32,6 +32,7 @@ from mtl.errors import KlueInputError
 from mtl.evaluation.score_file import score
 from mtl.experiments.mlm_stage import mlm_stage, render_mlm
 from mtl.experiments.split import split_official
+from mtl.layout import FEATURES_CACHE_DIR, LAST, TENSORBOARD_DIR
 from mtl.training.budget import build_sampler, total_draws
 
 #: the temperatures every experiment compares (the config's own is added when it is another)
@@ -120,7 +121,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.mlm_only:
         # Add the masked-LM stage to a finished experiment in the same folder (same split, same config).
         done = out / "results.json"
-        if not done.is_file() or not (out / "joint" / "last").exists():
+        if not done.is_file() or not (out / "joint" / LAST).exists():
             raise KlueInputError(
                 out, None, "--mlm-only needs a finished experiment here (results.json, joint/last)"
             )
@@ -210,7 +211,7 @@ def train_sizes(cfg: RunConfig, out: Path) -> dict[str, int]:
     tokenizer = encoder_tokenizer(cfg.encoder)
     add_task_tokens(tokenizer, [setup_task(n, cfg, tokenizer) for n in cfg.tasks])
     data = prepare(
-        cfg, tokenizer, splits=("train",), cache_dir=str(out / "joint" / ".features-cache"), progress=False
+        cfg, tokenizer, splits=("train",), cache_dir=str(out / "joint" / FEATURES_CACHE_DIR), progress=False
     )
     return {n: len(td.train.features) for n, td in data.items()}  # type: ignore[union-attr]
 
@@ -225,7 +226,7 @@ def _finish(report: dict[str, Any], cfg: RunConfig, out: Path) -> int:
     _write(report, cfg, out)
     from mtl.tracking.curves import draw_loss_curves
 
-    draw_loss_curves(out / "joint" / "tensorboard", out / "loss_curves.png")
+    draw_loss_curves(out / "joint" / TENSORBOARD_DIR, out / "loss_curves.png")
     print((out / "results.md").read_text(encoding="utf-8"))
     return 0
 

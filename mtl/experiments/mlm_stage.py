@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mtl.config import RunConfig, TaskConfig, resolve_path
+from mtl.layout import LAST, SCOREBOARD_JSON, STATE_DIR, STATE_FILE
 
 #: masked LM on the text of the training side: steps of the MLM-alone run, and the settings of the
 #: task in both runs (fixed in advance, never tuned on held-out numbers)
@@ -59,8 +60,8 @@ def run_once(run: Any, cfg: RunConfig, folder: Path) -> dict[str, Any]:
     its runs started by hand in parallel, continue without training anything twice)."""
     import json
 
-    state = folder / "last" / "training_state" / "state.json"
-    board = folder / "scoreboard.json"
+    state = folder / LAST / STATE_DIR / STATE_FILE
+    board = folder / SCOREBOARD_JSON
     if state.is_file() and board.is_file():
         if json.loads(state.read_text(encoding="utf-8"))["step"] >= cfg.train.max_steps:
             rows = json.loads(board.read_text(encoding="utf-8"))["rows"]
@@ -123,16 +124,14 @@ def bootstrap(
 def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> dict[str, Any]:
     """Run the two MLM variants (``run(config, folder)`` trains one) and score all three runs."""
     pretrain = run_once(run, pretrain_config(cfg, steps), out / "mlm-pretrain")
-    after = run_once(
-        run, after_pretraining_config(cfg, out / "mlm-pretrain" / "last"), out / "joint-after-mlm"
-    )
+    after = run_once(run, after_pretraining_config(cfg, out / "mlm-pretrain" / LAST), out / "joint-after-mlm")
     aux = run_once(run, auxiliary_config(cfg), out / "joint-mlm-aux")
     folders = {
         "joint": out / "joint",
         "mlm_then_joint": out / "joint-after-mlm",
         "joint_mlm_aux": out / "joint-mlm-aux",
     }
-    predictions = {name: heldout_predictions(folder / "last", cfg) for name, folder in folders.items()}
+    predictions = {name: heldout_predictions(folder / LAST, cfg) for name, folder in folders.items()}
     intervals = {}
     for task_name in cfg.tasks:
         task, golds, _ = predictions["joint"][task_name]

@@ -82,8 +82,9 @@ class KlueMultiTask:
                 ``torch.bfloat16``, ``"auto"`` for the run's own ``train.precision`` on ``device``
                 (what ``klue-mtl evaluate`` and ``predict`` use), or None for fp32.
         """
+        from mtl.layout import LAST
         from mtl.training.checkpoint import load_checkpoint
-        from mtl.training.session import LAST, check_heads_fit
+        from mtl.training.session import check_heads_fit
 
         checkpoint = Path(checkpoint)
         if (checkpoint / LAST).is_dir() and not (checkpoint / CONFIG_NAME).is_file():

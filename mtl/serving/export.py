@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import save_file
 
 from mtl.errors import KlueInputError
+from mtl.layout import TOKENIZER_CONFIG_FILE
 
 #: head kind -> (transformers Auto class, head parameter prefix -> exported name)
 EXPORTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -86,7 +87,7 @@ def export_task(model: Any, task: str, output: str | Path, *, encoder_only: bool
             (out / HEAD_CONFIG).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     else:
         _build_exported(encoder, head, kind, t).save_pretrained(str(out))
-    _save_tokenizer(t.tokenizer, out)
+    _save_tokenizer(t.tokenizer, t.settings.max_length, out)
     difference = check_export(encoder, head, kind, cls_name, out, t.tokenizer)
     if difference > TOLERANCE:
         raise KlueInputError(
@@ -139,12 +140,20 @@ def _build_exported(encoder: Any, head: Any, kind: str, task: Any) -> Any:
     return model.eval()
 
 
-def _save_tokenizer(tokenizer: Any, out: Path) -> None:
-    """Save the tokenizer; klue/roberta takes no token type ids, so pipelines must not send them."""
+def _save_tokenizer(tokenizer: Any, max_length: int, out: Path) -> None:
+    """Save the tokenizer as the task used it.
+
+    klue/roberta takes no token type ids, so pipelines must not send them. ``model_max_length`` is
+    the task's ``max_length`` and ``truncation_side`` the side the joint model cut, so that
+    ``pipeline(..., truncation=True)`` cuts long inputs exactly as the joint model does (pairs: the
+    longer text first, as ``truncation=True`` does in both).
+    """
     tokenizer.save_pretrained(str(out))
-    path = out / "tokenizer_config.json"
+    path = out / TOKENIZER_CONFIG_FILE
     data = json.loads(path.read_text(encoding="utf-8"))
     data["model_input_names"] = ["input_ids", "attention_mask"]
+    data["model_max_length"] = max_length
+    data["truncation_side"] = tokenizer.truncation_side
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
@@ -202,7 +211,10 @@ def _readme(task: str, kind: str, cls_name: str, t: Any, encoder_only: bool) -> 
         "`AutoTokenizer.from_pretrained(<this folder>)`; klue-mtl is not needed. The tokenizer takes no "
         "token type ids. Checked at export: the folder gives the joint model's outputs to 1e-5.",
         "",
-        f"Inputs were at most {t.settings.max_length} tokens in training.",
+        f"Inputs were at most {t.settings.max_length} tokens in training: the tokenizer's "
+        "`model_max_length`. Pass `truncation=True` to pipelines and tokenizer calls, so that longer "
+        "inputs are cut as the joint model cuts them (without it they reach the model whole and its "
+        "outputs differ from the joint model's).",
     ]
     if cls_name == ENCODER_CLASS:
         lines += [

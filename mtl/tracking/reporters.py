@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from mtl.errors import KlueInputError
+from mtl.layout import TENSORBOARD_DIR
 from mtl.tracking.tensorboard import TensorBoard
 
-TENSORBOARD_DIR = "tensorboard"
 WANDB_PIP = "pip install 'klue-mtl[wandb]'  (or: pip install wandb)"
 
 

@@ -38,10 +38,8 @@ from typing import Any
 import samplers
 from mtl.config import RunConfig
 from mtl.errors import KlueInputError
+from mtl.layout import BUDGET_JSON, BUDGET_MD
 from samplers import SamplerSpec, TaskSampler
-
-BUDGET_JSON = "budget.json"
-BUDGET_MD = "budget.md"
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,10 @@
-"""Checkpoint folders: written atomically, read without unpickling anything.
+"""Checkpoint folders: real folders, replaced atomically, read without unpickling anything.
 
-Layout::
-
-    config.json          encoder config + head specs        (MultiTaskModel.save_pretrained)
-    model.safetensors    "encoder.*", "heads.<task>.*"
-    tokenizer files      tokenizer.save_pretrained
-    tasks.json           per task: label names and other vocabularies (WoS slots and values)
-    run.json             resolved run config, seed, library versions
-    training_state/      optimizer tensors (safetensors) + JSON for the rest, for --resume
-
-A checkpoint is assembled in a temporary sibling folder, renamed to a versioned hidden folder, and
-the checkpoint's name is a symlink switched to it atomically, so a crash never leaves a half-written
-checkpoint behind the name.
+The files of a checkpoint are named in :mod:`mtl.layout`. A checkpoint is assembled in a hidden
+sibling ``.<name>.tmp-<pid>`` and renamed into place, so a crash never leaves a half-written
+checkpoint behind the name. Checkpoints are plain folders (no symlinks): ``cp -r`` of one is a working
+checkpoint, and runs live on file systems without symlinks (see :func:`save_checkpoint` for the one
+moment the name is absent and how readers cope).
 """
 
 from __future__ import annotations
@@ -29,22 +22,19 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from mtl.config import RUN_FILE
 from mtl.errors import KlueInputError
-from mtl.modeling.model import CONFIG_NAME, WEIGHTS_NAME, MultiTaskModel
-
-TASKS_NAME = "tasks.json"
-RUN_NAME = RUN_FILE
-STATE_DIR = "training_state"
-TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
-# Vocabulary files a saved transformers tokenizer holds (one of them, depending on its kind).
-TOKENIZER_VOCAB_NAMES = (
-    "tokenizer.json",
-    "vocab.txt",
-    "vocab.json",
-    "sentencepiece.bpe.model",
-    "spiece.model",
+from mtl.layout import (
+    RUN_FILE,
+    STATE_DIR,
+    STATE_FILE,
+    STATE_TENSORS_FILE,
+    TASKS_FILE,
+    TOKENIZER_CONFIG_FILE,
+    TOKENIZER_VOCAB_FILES,
+    moved_aside_dir,
+    temporary_dir,
 )
+from mtl.modeling.model import CONFIG_NAME, WEIGHTS_NAME, MultiTaskModel
 
 
 @dataclass
@@ -174,51 +164,86 @@ def save_checkpoint(
     task_resources: dict[str, Any],
     run_config: dict[str, Any],
     training_state: TrainingState | None = None,
+    *,
+    same_weights_as: str | Path | None = None,
 ) -> Path:
-    """Write a complete checkpoint and make ``directory`` name it, atomically.
+    """Write a complete checkpoint as the real folder ``directory``, replacing any previous one.
 
-    The files go to a hidden temporary folder, are flushed to disk, and the folder is renamed to a
-    versioned sibling (``.<name>.v<N>``); ``directory`` is then a symlink switched to it with one
-    atomic rename. A crash at any moment leaves ``directory`` naming either the previous complete
-    checkpoint or the new one, never a half-written folder. Older versions are removed after.
+    The files go to ``.<name>.tmp-<pid>`` and are flushed to disk; then the previous checkpoint is
+    renamed to ``.<name>.old``, the new folder renamed to ``directory``, and the old one removed.
+    A crash leaves ``directory`` either complete (old or new) or, between the two renames, absent
+    with the previous checkpoint complete in ``.<name>.old``: :func:`current_checkpoint` (used by
+    every reader, ``--resume`` included) then reads that one, and the next save puts it back first.
+    (Without symlinks, two renames are the price of atomicity on every file system.)
+
+    ``same_weights_as``: a checkpoint of this very model state (the same step), whose files
+    (``training_state/`` and ``run.json`` aside) are hard-linked instead of written again, or copied where the file
+    system has no hard links. Every folder stays a complete checkpoint, while tasks whose best falls
+    on the same step share one copy of the weights on disk.
     """
     directory = Path(directory)
-    parent = directory.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{directory.name}.tmp-{os.getpid()}"
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    _finish_interrupted_save(directory)
+    tmp = temporary_dir(directory, os.getpid())
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(str(tmp))
-    _write_json(tmp / TASKS_NAME, task_resources)
-    _write_json(tmp / RUN_NAME, {"config": run_config, "versions": library_versions()})
+    if same_weights_as is not None:
+        shutil.copytree(
+            same_weights_as,
+            tmp,
+            ignore=shutil.ignore_patterns(STATE_DIR, RUN_FILE),
+            copy_function=_link_or_copy,
+        )
+    else:
+        tmp.mkdir()
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(str(tmp))
+        _write_json(tmp / TASKS_FILE, task_resources)
+    _write_json(tmp / RUN_FILE, {"config": run_config, "versions": library_versions()})
     if training_state is not None:
         _save_training_state(tmp / STATE_DIR, training_state)
     _fsync_tree(tmp)
 
-    versions = sorted(_versions(directory), key=lambda p: int(p.name.rsplit(".v", 1)[1]))
-    number = int(versions[-1].name.rsplit(".v", 1)[1]) + 1 if versions else 1
-    final = parent / f".{directory.name}.v{number}"
-    os.replace(tmp, final)
-    link = parent / f".{directory.name}.link-{os.getpid()}"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(final.name)
-    if directory.exists() and not directory.is_symlink():
-        shutil.rmtree(directory)  # a plain folder from an older layout: replaced by the link
-    os.replace(link, directory)
-    _fsync_dir(parent)
-    for old in versions:
-        shutil.rmtree(old, ignore_errors=True)
-    for stale in parent.glob(f".{directory.name}.tmp-*"):
+    aside = moved_aside_dir(directory)
+    if directory.is_symlink():  # a run of an older version: its name was a link to a hidden folder
+        old_target = directory.resolve()
+        directory.unlink()
+        shutil.rmtree(old_target, ignore_errors=True)
+    elif directory.exists():
+        os.replace(directory, aside)
+    os.replace(tmp, directory)
+    _fsync_dir(directory.parent)
+    shutil.rmtree(aside, ignore_errors=True)
+    for stale in directory.parent.glob(temporary_dir(directory, "*").name):
         # Left by a process killed mid-write (never the folder just renamed).
         shutil.rmtree(stale, ignore_errors=True)
     return directory
 
 
-def _versions(directory: Path) -> list[Path]:
-    return [p for p in directory.parent.glob(f".{directory.name}.v*") if p.name.rsplit(".v", 1)[1].isdigit()]
+def current_checkpoint(directory: str | Path) -> Path:
+    """``directory``, or its moved-aside previous version while a save is between its two renames."""
+    directory = Path(directory)
+    aside = moved_aside_dir(directory)
+    return aside if not directory.exists() and aside.is_dir() else directory
+
+
+def _finish_interrupted_save(directory: Path) -> None:
+    """Undo what a save killed between its renames left: the previous checkpoint goes back in place."""
+    aside = moved_aside_dir(directory)
+    if not aside.exists():
+        return
+    if directory.exists():
+        shutil.rmtree(aside)  # the new checkpoint was published; only the removal was missed
+    else:
+        os.replace(aside, directory)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link where the file system has them (files are never modified in place), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -241,14 +266,14 @@ def _save_training_state(directory: Path, state: TrainingState) -> None:
         "extra": state.extra,
         "scaler": state.scaler,
     }
-    save_file(tensors, str(directory / "tensors.safetensors"))
-    _write_json(directory / "state.json", meta)
+    save_file(tensors, str(directory / STATE_TENSORS_FILE))
+    _write_json(directory / STATE_FILE, meta)
 
 
 def load_training_state(directory: str | Path) -> TrainingState:
     """Read ``training_state/`` of a checkpoint (safetensors + JSON only)."""
-    directory = Path(directory) / STATE_DIR
-    meta_path, tensor_path = directory / "state.json", directory / "tensors.safetensors"
+    directory = current_checkpoint(directory) / STATE_DIR
+    meta_path, tensor_path = directory / STATE_FILE, directory / STATE_TENSORS_FILE
     if not meta_path.is_file() or not tensor_path.is_file():
         raise KlueInputError(directory, None, "no training state to resume from (was it saved by `train`?)")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -269,21 +294,21 @@ def load_checkpoint(directory: str | Path) -> tuple[MultiTaskModel, Any, dict[st
     """(model, tokenizer, task resources, run info) of a checkpoint folder."""
     from transformers import AutoTokenizer
 
-    directory = Path(directory)
+    directory = current_checkpoint(directory)
     if not directory.is_dir():
         raise KlueInputError(directory, None, "checkpoint folder not found")
-    for name in (CONFIG_NAME, WEIGHTS_NAME, TASKS_NAME):
+    for name in (CONFIG_NAME, WEIGHTS_NAME, TASKS_FILE):
         if not (directory / name).is_file():
             raise KlueInputError(directory / name, None, "checkpoint file missing")
-    if not (directory / TOKENIZER_CONFIG_NAME).is_file() or not any(
-        (directory / name).is_file() for name in TOKENIZER_VOCAB_NAMES
+    if not (directory / TOKENIZER_CONFIG_FILE).is_file() or not any(
+        (directory / name).is_file() for name in TOKENIZER_VOCAB_FILES
     ):
         # Without these, AutoTokenizer silently builds an empty tokenizer from config.json alone.
         raise KlueInputError(
             directory,
             None,
-            f"checkpoint tokenizer files missing (need {TOKENIZER_CONFIG_NAME} and one of "
-            f"{', '.join(TOKENIZER_VOCAB_NAMES)})",
+            f"checkpoint tokenizer files missing (need {TOKENIZER_CONFIG_FILE} and one of "
+            f"{', '.join(TOKENIZER_VOCAB_FILES)})",
         )
     model = MultiTaskModel.from_pretrained(directory)
     try:
@@ -297,10 +322,10 @@ def load_checkpoint(directory: str | Path) -> tuple[MultiTaskModel, Any, dict[st
             None,
             f"the tokenizer has {len(tokenizer)} tokens but the encoder only {embeddings} embeddings",
         )
-    resources = json.loads((directory / TASKS_NAME).read_text(encoding="utf-8"))
+    resources = json.loads((directory / TASKS_FILE).read_text(encoding="utf-8"))
     run = (
-        json.loads((directory / RUN_NAME).read_text(encoding="utf-8"))
-        if (directory / RUN_NAME).is_file()
+        json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
+        if (directory / RUN_FILE).is_file()
         else {}
     )
     return model, tokenizer, resources, run

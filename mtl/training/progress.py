@@ -1,8 +1,8 @@
 """Training progress for people: a bar on a terminal, plain log lines anywhere else.
 
 On a terminal, a tqdm bar whose postfix lists every task's mean loss over the last logging window,
-always in the run's task order (a task not drawn in a window keeps its last value; ``-`` before its
-first batch). When the output is not a terminal (a log file, CI, ``nohup``, a notebook), carriage-return
+always in the run's task order: a task not drawn in the window shows its last value in parentheses,
+``(1.234)``, so a stale number never reads as current; ``-`` before its first batch. When the output is not a terminal (a log file, CI, ``nohup``, a notebook), carriage-return
 redraws would pile up as one unreadable line, so one plain line is printed every ``log_every`` steps
 instead, with the same numbers.
 """
@@ -38,6 +38,7 @@ class Progress:
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.last: dict[str, float] = {}
+        self.fresh: set[str] = set()  # the tasks drawn in the last logging window
         self.bar = None
         self._t0, self._initial = time.perf_counter(), initial
         if enabled and is_terminal(self.stream):
@@ -46,13 +47,19 @@ class Progress:
             self.bar = tqdm(total=total, initial=initial, desc="train", unit="step", file=self.stream)
 
     def postfix(self) -> str:
-        """Every task in run order: ``ynat 1.234 nli - ...``."""
-        return "  ".join(f"{t} {self.last[t]:.3f}" if t in self.last else f"{t} -" for t in self.tasks)
+        """Every task in run order: ``ynat 1.234  nli -  sts (0.876)`` (parentheses: not drawn lately)."""
+        return "  ".join(f"{t} {self._value(t)}" for t in self.tasks)
+
+    def _value(self, task: str) -> str:
+        if task not in self.last:
+            return "-"
+        return f"{self.last[task]:.3f}" if task in self.fresh else f"({self.last[task]:.3f})"
 
     def step(self, step: int, means: Mapping[str, float] | None, total_loss: float, lr: float) -> None:
         """After optimizer step ``step``; ``means`` is given at logging steps (the window's task means)."""
-        if means:
+        if means is not None:
             self.last.update(means)
+            self.fresh = set(means)
         if self.bar is not None:
             self.bar.update(1)
             if means is not None:

@@ -11,7 +11,8 @@ they run forward, backward and the optimizer step. Everything around that is an 
   alike), fp16 loss scaling (:mod:`mtl.modeling.precision`), the progress bar or log line (:mod:`mtl.training.progress`), the scalars (``loss/<task>``,
   ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.tracking.reporters`), evaluation and best-checkpoint
   selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
-  task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops);
+  task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops, and the
+  command exits 128 + the signal's number);
 - the end: the final checkpoint, the last evaluation and the run's summary.
 
 Losses stay on the device and are read to the host every ``log_every`` steps (one sync), so outside
@@ -20,8 +21,9 @@ logging, evaluation and checkpoint steps the device never waits for Python more 
 Checkpoint selection is twofold. The joint best (``<output>/best``) maximises ``train.select_metric``
 over evaluations of all tasks. Each task's own best (``<output>/best-<task>``, listed in
 ``<output>/task_best.json``) maximises that task's selection metric (:meth:`mtl.tasks.base.Task.select_metric`)
-over every evaluation of the task; it is a full checkpoint, so ``evaluate``, ``predict`` and
-``finetune`` take it like any other.
+over every evaluation of the task; it is a complete checkpoint (weights only, no optimizer state), so
+``evaluate``, ``predict`` and ``finetune`` take it like any other. Checkpoints of one step share one
+copy of the weights on disk (:meth:`mtl.training.session.Session.save`).
 
 Both engines therefore write the same tags into ``<output>/tensorboard/<run>`` (one folder per run and
 per resume) and the same checkpoints, and report the same summary.
@@ -42,20 +44,14 @@ from transformers import set_seed
 
 from mtl.batching.stream import MultiTaskStream
 from mtl.errors import KlueInputError
+from mtl.layout import BEST, LAST, TASK_BEST_JSON, task_best_dir
 from mtl.modeling.encoder import enable_gradient_checkpointing
 from mtl.modeling.precision import make_grad_scaler
 from mtl.tracking.reporters import Reporter
 from mtl.training.checkpoint import restore_rng
 from mtl.training.memory import check_memory
 from mtl.training.progress import Progress, is_terminal
-from mtl.training.session import BEST, LAST, Session
-
-TASK_BEST_JSON = "task_best.json"
-
-
-def task_best_dir(task: str) -> str:
-    """The folder name of ``task``'s own best checkpoint under the output folder."""
-    return f"{BEST}-{task}"
+from mtl.training.session import Session
 
 
 def task_eval_intervals(session: Session) -> dict[str, int]:
@@ -77,6 +73,7 @@ class StopRequested:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal: int | None = None  # the signal that asked to stop
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopRequested:
@@ -89,6 +86,7 @@ class StopRequested:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
+        self.signal = signum
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
@@ -181,6 +179,9 @@ class EngineRun:
                 self.scaler.load_state_dict(state.scaler)
             self.start_step = state.step
             self.extra.update(state.extra)
+            line = self.resume_line()  # on every rank: it also sets a stretched schedule's rate
+            if session.is_main:
+                print(line, flush=True)
         self.losses: list[float] = []  # the weighted loss of every optimizer step (NaN: not finite)
         self.task_means: dict[str, float] = {}  # mean loss per task over the last logging window
         self.stopped_at: int | None = None
@@ -204,6 +205,36 @@ class EngineRun:
         self.progress_bar = Progress(
             self.cfg.max_steps, self.start_step, list(session.data), enabled=progress and session.is_main
         )
+
+    def resume_line(self) -> str:
+        """The step a resume continues from; when ``train.max_steps`` changed, the rescaled schedule.
+
+        Another ``max_steps`` (larger, or smaller but not before the step) keeps the schedule's shape
+        over the new length (warm-up ratio and decay to the new last step), so the learning rate jumps
+        from the old schedule's value to the new one's at the same step: the groups start from it
+        now, and the line says both ends.
+        """
+        step, total = self.start_step, self.cfg.max_steps
+        planned = self.session.resumed_max_steps or total
+        text = f"resuming from step {step} of {total}"
+        if planned == total:
+            return text
+        scheduler = self.scheduler
+        for group, base, factor in zip(
+            self.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(step)
+        now, end = self.optimizer.param_groups[0]["lr"], self.lr_at(total)
+        return (
+            f"{text}: train.max_steps {planned} -> {total}, the learning-rate schedule is "
+            f"{'stretched' if total > planned else 'shortened'} to "
+            f"{total} steps (its shape kept): lr {now:.3g} now (the old schedule's was "
+            f"{scheduler.get_last_lr()[0]:.3g}), {end:.3g} at step {total}"
+        )
+
+    def lr_at(self, step: int) -> float:
+        """The first group's learning rate at ``step`` under the current schedule."""
+        return self.scheduler.base_lrs[0] * self.scheduler.lr_lambdas[0](step)
 
     def __enter__(self) -> EngineRun:
         self._stop.__enter__()
@@ -339,7 +370,7 @@ class EngineRun:
         state = self.session.training_state(
             step, self.optimizer, self.scheduler, self.stream, self.extra, self.scaler
         )
-        self.session.save(LAST, state)
+        self.session.save(LAST, state, step)
 
     def evaluate_and_select(self, step: int) -> dict[str, dict[str, float]]:
         """Dev metrics of every task; ``<output>/best`` when ``train.select_metric`` improved."""
@@ -351,7 +382,7 @@ class EngineRun:
         session.history.append({"step": step, "score": score, "results": results})
         if score > self.extra["best_score"]:
             self.extra["best_score"], self.extra["best_step"] = score, step
-            session.save(BEST, None)
+            session.save(BEST, None, step)
             self.write_task_best()
         return results
 
@@ -376,7 +407,7 @@ class EngineRun:
                 improved.append(task)
         for task in improved:
             if self.cfg.save_task_best:
-                self.session.save(task_best_dir(task), None)
+                self.session.save(task_best_dir(task), None, step)
             self.tb.scalar(f"best/{task}/{best[task]['metric']}", best[task]["value"], step)
         if improved:
             self.write_task_best()
@@ -448,5 +479,12 @@ class EngineRun:
                 self.tb.image(f"{task}/confusion_matrix", image, step)
 
     def stopped(self) -> dict[str, Any]:
-        """The summary of a run stopped by a signal (its checkpoint is saved by :meth:`end_step`)."""
-        return {"steps": self.stopped_at, "stopped": True, "losses": self.losses, **self.extra}
+        """The summary of a run stopped by a signal (its checkpoint is saved by :meth:`end_step`);
+        ``signal`` is the signal's number."""
+        return {
+            "steps": self.stopped_at,
+            "stopped": True,
+            "signal": self._stop.signal,
+            "losses": self.losses,
+            **self.extra,
+        }

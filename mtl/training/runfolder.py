@@ -16,22 +16,19 @@ from typing import Any
 
 from mtl.config import RunConfig, config_from_dict
 from mtl.errors import KlueInputError
-from mtl.training.checkpoint import RUN_NAME, STATE_DIR
-
-LAST, BEST = "last", "best"
-_MISSING = object()
-#: what a run writes into its folder besides its checkpoints (``--overwrite`` removes these)
-RUN_OUTPUTS = (
-    "tensorboard",
-    "trainer",
-    "eval",
-    "scoreboard.json",
-    "scoreboard.md",
-    "budget.json",
-    "budget.md",
-    "classification_report.txt",
-    "confusion_*.png",
+from mtl.layout import (
+    BEST,
+    LAST,
+    RUN_FILE,
+    RUN_OUTPUTS,
+    STATE_DIR,
+    STATE_FILE,
+    hidden_siblings,
+    task_best_dir,
 )
+from mtl.training.checkpoint import current_checkpoint
+
+_MISSING = object()
 #: config keys a resume may change: they decide what is logged, evaluated or saved, not what is
 #: trained (``train.max_steps`` is checked on its own: it may only grow)
 RESUMABLE_KEYS = (
@@ -54,7 +51,7 @@ RESUMABLE_KEYS = (
 
 def holds_run(output: Path) -> bool:
     """Whether ``output`` already holds a run's checkpoint."""
-    return any((output / name).exists() or any(output.glob(f".{name}.v*")) for name in (LAST, BEST))
+    return any(current_checkpoint(output / name).exists() for name in (LAST, BEST))
 
 
 def clear_run(output: Path) -> list[str]:
@@ -63,7 +60,8 @@ def clear_run(output: Path) -> list[str]:
     The featurization cache stays: it is keyed by content, never stale.
     """
     removed = []
-    for pattern in (LAST, BEST, f".{LAST}.*", f".{BEST}.*", *RUN_OUTPUTS):
+    checkpoints = (LAST, BEST, task_best_dir("*"))
+    for pattern in (*checkpoints, *map(hidden_siblings, checkpoints), *RUN_OUTPUTS):
         for path in sorted(output.glob(pattern)):
             if path.is_symlink() or path.is_file():
                 path.unlink()
@@ -92,7 +90,7 @@ def check_fresh_output(output: Path, *, overwrite: bool) -> None:
 
 def saved_step(output: Path) -> int:
     """The optimizer step of ``output/last``'s training state."""
-    meta = output / LAST / STATE_DIR / "state.json"
+    meta = current_checkpoint(output / LAST) / STATE_DIR / STATE_FILE
     if not meta.is_file():
         raise KlueInputError(output / LAST, None, "nothing to resume: no checkpoint with training state here")
     return int(json.loads(meta.read_text(encoding="utf-8"))["step"])
@@ -100,7 +98,7 @@ def saved_step(output: Path) -> int:
 
 def saved_config(output: Path) -> dict[str, Any]:
     """The config ``output/last`` was trained with (its ``run.json``)."""
-    run_file = output / LAST / RUN_NAME
+    run_file = current_checkpoint(output / LAST) / RUN_FILE
     if not run_file.is_file():
         raise KlueInputError(output / LAST, None, "nothing to resume: no run.json in the checkpoint")
     return json.loads(run_file.read_text(encoding="utf-8"))["config"]
@@ -152,7 +150,7 @@ def resume_config(output: Path, requested: RunConfig) -> RunConfig:
             refused.append(f"{key}: {_show(old)} in the run, {_show(new)} now")
     if refused:
         raise KlueInputError(
-            output / LAST / RUN_NAME,
+            output / LAST / RUN_FILE,
             None,
             "--resume continues the run with its own recipe; these settings would change the sampled "
             "sequence or the model: " + "; ".join(refused) + ". Drop them (raising train.max_steps is "

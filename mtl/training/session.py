@@ -26,6 +26,7 @@ from mtl.batching.stream import MultiTaskStream
 from mtl.config import RunConfig, check_contained_path
 from mtl.errors import KlueInputError
 from mtl.evaluation.inference import evaluate_split
+from mtl.layout import FEATURES_CACHE_DIR, LAST, STATE_DIR
 from mtl.modeling.encoder import build_encoder, pretrained_lm_head, set_attention
 from mtl.modeling.model import MultiTaskModel
 from mtl.modeling.precision import check_launcher_precision, enable_tf32, pick_autocast
@@ -36,15 +37,13 @@ from mtl.training.budget import build_sampler
 from mtl.training.checkpoint import (
     TrainingState,
     capture_rng,
+    current_checkpoint,
     load_checkpoint,
     load_training_state,
     save_checkpoint,
 )
 from mtl.training.optim import build_optimizer, build_scheduler
 from mtl.training.progress import is_terminal
-
-LAST = "last"  # the newest checkpoint, with training state, for --resume
-BEST = "best"  # the best checkpoint by the selection metric
 
 
 @dataclass
@@ -66,6 +65,11 @@ class Session:
     #: the ``train.max_steps`` the batch stream was planned for: a resume that raises max_steps keeps
     #: the run's sampling weights and anneal schedule (they are solved over the planned steps)
     stream_steps: int | None = None
+    #: on --resume: the ``train.max_steps`` the checkpoint was saved with (a larger one stretches the
+    #: learning-rate schedule, see :meth:`mtl.training.run.EngineRun.resume_line`)
+    resumed_max_steps: int | None = None
+    #: (step, folder) of the checkpoint written last: a later one of the same step shares its weights
+    saved_at: tuple[int, Path] | None = None
 
     @property
     def is_main(self) -> bool:
@@ -131,15 +135,20 @@ class Session:
         task, metric = sel.split(".")
         return results[task][metric]
 
-    def save(self, name: str, state: TrainingState | None) -> Path | None:
+    def save(self, name: str, state: TrainingState | None, step: int | None = None) -> Path | None:
         """Write checkpoint ``name`` under the output folder (rank 0; None on the other ranks).
 
+        ``step``: the optimizer step of the weights. Checkpoints of one step (``last``, ``best`` and the
+        ``best-<task>`` of every task that peaked there) share one copy of the weights on disk.
         Every rank calls it: under DDP the others wait in a barrier until rank 0 has written the
         checkpoint (under the process group's ``train.ddp_timeout``), so no rank runs ahead into the
         next step's collectives meanwhile.
         """
         path = None
         if self.is_main:
+            same = (
+                self.saved_at[1] if self.saved_at and step is not None and self.saved_at[0] == step else None
+            )
             path = save_checkpoint(
                 self.output_dir / name,
                 self.model,
@@ -147,7 +156,9 @@ class Session:
                 self.task_resources(),
                 self.cfg.to_dict(),
                 state,
+                same_weights_as=same,
             )
+            self.saved_at = (step, path) if step is not None else None
         if self.world_size > 1:
             dist.barrier()
         return path
@@ -277,7 +288,7 @@ def resolve_cache_dir(cfg: RunConfig, output_dir: Path) -> Path:
     :func:`mtl.config.check_config_paths`); a relative one may not climb out of the output folder.
     """
     if not cfg.cache_dir:
-        return output_dir / ".features-cache"
+        return output_dir / FEATURES_CACHE_DIR
     if Path(cfg.cache_dir).is_absolute():
         return Path(cfg.cache_dir)
     check_contained_path(cfg.cache_dir, "cache_dir", None)
@@ -305,10 +316,10 @@ def build_session(
     check_launcher_precision(cfg.train.precision, autocast_dtype)
     enable_tf32(device)
 
-    source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
+    source = current_checkpoint(output_dir / LAST) if resume else (Path(init_from) if init_from else None)
     resume_state = None
-    stream_steps = None
-    if resume and not (source / "training_state").is_dir():  # type: ignore[operator]
+    stream_steps = saved_steps = None
+    if resume and not (source / STATE_DIR).is_dir():  # type: ignore[operator]
         raise KlueInputError(source, None, "nothing to resume: no checkpoint with training state here")
     if source is not None:
         model, tokenizer, resources, run = load_checkpoint(source)
@@ -352,6 +363,7 @@ def build_session(
         world,
         resume_state,
         stream_steps=stream_steps,
+        resumed_max_steps=saved_steps,
     )
 
 

@@ -17,6 +17,7 @@ import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from mtl.errors import KlueInputError
+from mtl.layout import TRAINER_DIR
 from mtl.training.run import EngineRun
 from mtl.training.session import Session
 
@@ -122,7 +123,7 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
     optimizer, scheduler = session.make_optimizer()
     with EngineRun(session, optimizer, scheduler, stream, progress=progress) as run:
         args = TrainingArguments(
-            output_dir=str(session.output_dir / "trainer"),
+            output_dir=str(session.output_dir / TRAINER_DIR),
             max_steps=cfg.max_steps - run.start_step,
             per_device_train_batch_size=1,  # batches come ready-made from the stream
             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
