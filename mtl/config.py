@@ -126,6 +126,14 @@ class TrainConfig:
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, wandb
     # Recompute the encoder's activations in the backward pass (less memory, ~30% more compute).
     gradient_checkpointing: bool = False
+    # Multi-task strategies (mtl.training.strategies, README "Multi-task strategies"): K distinct
+    # tasks per step, how their losses are weighted, how their encoder gradients are combined, and
+    # the task-interaction probe every N steps (0: off).
+    tasks_per_step: int = 1
+    weighting: str = "static"  # static | uncertainty | dwa (or a registered name)
+    dwa_window: int = 50  # steps per DWA window (weights from the last two windows' mean losses)
+    aggregator: str = "sum"  # sum | upgrad | mgda | pcgrad | ... (TorchJD: pip install klue-mtl[strategies])
+    interaction_every: int = 0
 
 
 @dataclass
@@ -294,6 +302,13 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         (t.nan_policy in ("stop", "skip"), "train.nan_policy", "must be 'stop' or 'skip'"),
         (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
         (t.evals_per_epoch >= 0, "train.evals_per_epoch", "must be >= 0"),
+        (
+            1 <= t.tasks_per_step <= max(len(cfg.tasks), 1),
+            "train.tasks_per_step",
+            f"must be between 1 and the number of tasks ({len(cfg.tasks)})",
+        ),
+        (t.dwa_window >= 1, "train.dwa_window", "must be >= 1"),
+        (t.interaction_every >= 0, "train.interaction_every", "must be >= 0 (0: off)"),
         (
             set(t.report_to) <= set(REPORTERS) and len(set(t.report_to)) == len(t.report_to),
             "train.report_to",

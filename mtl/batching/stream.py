@@ -3,6 +3,8 @@ length-grouped batch order gives the indices, the collator pads them.
 
 It is an endless iterator of ``{"task": name, **tensors}`` dicts with a JSON state, so the custom
 loop and the Trainer see the same batches in the same order and a resumed run continues exactly.
+With ``tasks_per_step`` K > 1 each item is a group ``{"tasks": {name: tensors, ...}}`` of K distinct
+tasks (:mod:`samplers.groups`): the sampler draws the first, a seeded RNG of the stream the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from mtl.batching.collate import batch_for
 from mtl.batching.order import TaskBatches
 from mtl.batching.prepare import TaskData
 from samplers import AnnealSchedule, TemperatureSampler
+from samplers.groups import draw_rest
 
 
 class MultiTaskStream:
@@ -35,8 +38,10 @@ class MultiTaskStream:
         world_size: int = 1,
         device: torch.device | str = "cpu",
         weights: Mapping[str, float] | None = None,
+        tasks_per_step: int = 1,
     ) -> None:
-        """``weights`` multiply each task's tempered share (see :mod:`mtl.training.budget`)."""
+        """``weights`` multiply each task's tempered share (see :mod:`mtl.training.budget`);
+        ``tasks_per_step`` > 1 yields groups of that many distinct tasks (``train.tasks_per_step``)."""
         self.data = data
         self.device = device
         sizes = {name: len(td.train.features) for name, td in data.items()}  # type: ignore[union-attr]
@@ -51,6 +56,9 @@ class MultiTaskStream:
         )
         # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats them.
         self.rng = np.random.default_rng(seed + 7)
+        self.tasks_per_step = tasks_per_step
+        # The draws that complete each group (None with one task per step: the state stays as it was).
+        self.group_rng = np.random.default_rng(seed + 13) if tasks_per_step > 1 else None
         self.batches = {
             name: TaskBatches(
                 td.train.lengths,  # type: ignore[union-attr]
@@ -66,10 +74,26 @@ class MultiTaskStream:
         return self
 
     def __next__(self) -> dict[str, Any]:
+        if self.group_rng is not None:
+            return {"tasks": {task: self.task_batch(task) for task in self.draw_group()}}
         task = next(self.sampler)
+        return {"task": task, **self.task_batch(task)}
+
+    def task_batch(self, task: str) -> dict[str, Any]:
+        """The next training batch of ``task`` in its own batch order."""
         td = self.data[task]
         batch = batch_for(td.task, td.train, next(self.batches[task]), self.device)  # type: ignore[arg-type]
-        return {"task": task, **td.task.train_batch(batch, self.rng)}
+        return td.task.train_batch(batch, self.rng)
+
+    def draw_group(self) -> list[str]:
+        """``tasks_per_step`` distinct tasks: the sampler's draw, then the rest renormalised."""
+        first = next(self.sampler)
+        tasks = self.sampler.tasks
+        probabilities = self.sampler.probabilities(self.sampler.step - 1)  # the first draw's step
+        rest = draw_rest(
+            tasks.index(first), [probabilities[t] for t in tasks], self.tasks_per_step, self.group_rng
+        )
+        return [tasks[i] for i in rest]
 
     def state_dict(self) -> dict[str, Any]:
         """Sampler position and every task's batch-order position (JSON)."""
@@ -77,6 +101,7 @@ class MultiTaskStream:
             "sampler": self.sampler.state_dict(),
             "batches": {k: b.state_dict() for k, b in self.batches.items()},
             "rng": self.rng.bit_generator.state,
+            **({"group_rng": self.group_rng.bit_generator.state} if self.group_rng is not None else {}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -86,3 +111,5 @@ class MultiTaskStream:
             self.batches[name].load_state_dict(s)
         if "rng" in state:  # absent from checkpoints written before masked LM existed
             self.rng.bit_generator.state = state["rng"]
+        if self.group_rng is not None and "group_rng" in state:
+            self.group_rng.bit_generator.state = state["group_rng"]

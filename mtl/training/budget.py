@@ -26,6 +26,7 @@ from typing import Any
 from mtl.config import RunConfig
 from mtl.errors import KlueInputError
 from samplers import AnnealSchedule, TemperatureSampler
+from samplers.groups import expected_group_counts
 
 BUDGET_JSON = "budget.json"
 BUDGET_MD = "budget.md"
@@ -146,7 +147,8 @@ def budget_rows(cfg: RunConfig, sizes: Mapping[str, int], world_size: int = 1) -
     from mtl.tasks import TASKS
 
     draws = total_draws(cfg)
-    counts = build_sampler(cfg, sizes, world_size).expected_counts(draws)
+    # tasks_per_step K: each draw is a group of K distinct tasks, a task's batches are its groups.
+    counts = expected_group_counts(build_sampler(cfg, sizes, world_size), draws, cfg.train.tasks_per_step)
     rows = []
     for name, size in sizes.items():
         tc = cfg.task_settings(name)
@@ -174,6 +176,7 @@ def format_table(rows: list[TaskBudget], cfg: RunConfig, source: str) -> str:
         f"Per-task budget ({source}): max_steps {t.max_steps} x accumulation "
         f"{t.gradient_accumulation_steps} = {total_draws(cfg)} batches, temperature {cfg.sampler.temperature:g}"
         + (f" -> {cfg.sampler.anneal_to:g}" if cfg.sampler.anneal_to is not None else "")
+        + strategy_note(cfg)
         + "\n\n"
     )
     lines = [
@@ -188,6 +191,17 @@ def format_table(rows: list[TaskBudget], cfg: RunConfig, source: str) -> str:
             f"| {r.examples:,.0f} | {r.epochs:.2f} | {target} | {base} |"
         )
     return head + "\n".join(lines) + "\n"
+
+
+def strategy_note(cfg: RunConfig) -> str:
+    """The budget header's note on ``train.tasks_per_step`` and what ``train.aggregator`` costs."""
+    t = cfg.train
+    if t.tasks_per_step == 1:
+        return ""
+    note = f"; {t.tasks_per_step} distinct tasks per draw (p = chance a task is in a draw)"
+    if t.aggregator != "sum":
+        note += f"; aggregator {t.aggregator}: one encoder backward per task in each draw"
+    return note
 
 
 def write_budget(directory: Path, rows: list[TaskBudget], table: str, source: str) -> None:

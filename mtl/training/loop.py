@@ -2,7 +2,9 @@
 
 Each optimizer step takes ``gradient_accumulation_steps`` batches from the multi-task stream
 (each batch one task, chosen by the temperature sampler), scales each task's loss by its weight and
-by the accumulation count, clips, steps AdamW and the schedule. What happens around the steps
+by the accumulation count, clips, steps AdamW and the schedule. With ``train.tasks_per_step`` > 1 each
+of those batches is a group of distinct tasks, run by :meth:`mtl.training.run.EngineRun.group_step`
+(shared with the Trainer). What happens around the steps
 (resume, RNG, the non-finite loss check, progress, TensorBoard / W&B, evaluation and best-checkpoint selection,
 checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is :class:`mtl.training.run.EngineRun`, shared
 with the Trainer engine.
@@ -34,6 +36,9 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
         for step in range(run.start_step + 1, cfg.max_steps + 1):
             for _ in range(accum):
                 batch = next(stream)
+                if "tasks" in batch:  # train.tasks_per_step > 1
+                    run.group_step(forward, batch["tasks"], step)
+                    continue
                 task = batch.pop("task")
                 with torch.autocast(
                     device_type, dtype=autocast or torch.float32, enabled=autocast is not None

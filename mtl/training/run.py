@@ -6,7 +6,9 @@ they run forward, backward and the optimizer step. Everything around that is an 
 - the start: optimizer, schedule and batch stream restored on ``--resume``; the RNG seeded anew or
   restored (:func:`start_rng`); ``train.compile`` applied (:func:`compile_model`);
 - each batch: the non-finite loss check under ``train.nan_policy`` (all DDP ranks agree), the task's
-  loss weight, the running loss per task;
+  loss weighting (``train.weighting``, :mod:`mtl.training.strategies`), the running loss per task;
+- with ``train.tasks_per_step`` > 1, each group of task batches (:meth:`EngineRun.group_step`): every
+  task's forward, their weighted losses, and one backward of their sum or the ``train.aggregator``'s;
 - each step: the progress bar or log line (:mod:`mtl.training.progress`), the scalars (``loss/<task>``,
   ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.tracking.reporters`), evaluation and best-checkpoint
   selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
@@ -31,6 +33,7 @@ import signal
 import sys
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -44,6 +47,7 @@ from mtl.tracking.reporters import Reporter
 from mtl.training.checkpoint import restore_rng
 from mtl.training.progress import Progress, is_terminal
 from mtl.training.session import BEST, LAST, Session
+from mtl.training.strategies.aggregation import aggregated_backward, build_aggregator, encoder_outputs
 
 TASK_BEST_JSON = "task_best.json"
 
@@ -164,7 +168,8 @@ class EngineRun:
         self.optimizer, self.scheduler, self.stream = optimizer, scheduler, stream
         # Evaluation's per-task bars only on a terminal (elsewhere they would be carriage-return spam).
         self.progress = progress and is_terminal(sys.stderr)
-        self.weights = {name: session.cfg.tasks[name].loss_weight for name in session.data}
+        self.weighting = session.weighting
+        self.aggregator = build_aggregator(self.cfg.aggregator)
         # Saved with every checkpoint: the best selection score so far and the skipped-batch count.
         # task_best: per task {"metric", "value", "step"} of its own best evaluation so far.
         self.extra: dict[str, Any] = {"best_score": -math.inf, "skipped_batches": 0, "task_best": {}}
@@ -176,6 +181,7 @@ class EngineRun:
             stream.load_state_dict(state.sampler)
             self.start_step = state.step
             self.extra.update(state.extra)
+            self.weighting.load_state(self.extra.get("weighting", {}))
         self.losses: list[float] = []  # the weighted loss of every optimizer step
         self.task_means: dict[str, float] = {}  # mean loss per task over the last logging window
         self.stopped_at: int | None = None
@@ -233,11 +239,46 @@ class EngineRun:
             self.extra["skipped_batches"] += 1
             return None
         self._running[task].append(loss.item())
-        return loss * self.weights[task]
+        return self.weighting.weigh(task, loss)
 
     def add_step_loss(self, value: float) -> None:
         """Add a batch's share (weighted, divided by the accumulation count) to the step's loss."""
         self._step_loss += value
+
+    def group_step(self, forward: Any, group: dict[str, dict[str, Any]], step: int) -> float:
+        """One micro-step of ``train.tasks_per_step`` tasks: forward, weigh, backward; the loss share.
+
+        ``forward`` is the (possibly DDP-wrapped) model; ``group`` maps each task to its batch. The
+        weighted losses, divided by the accumulation count, are back-propagated as their sum, or
+        through ``train.aggregator`` (each head its own gradient, the encoder the aggregate). Both
+        engines call this, so their steps are the same code. The share is added to the step's loss.
+        """
+        session, accum = self.session, self.cfg.gradient_accumulation_steps
+        autocast = session.autocast_dtype
+        losses: dict[str, torch.Tensor] = {}
+        features: list[torch.Tensor] = []
+        capture = encoder_outputs(session.model.encoder) if self.aggregator else nullcontext([])
+        with capture as captured:
+            for task, batch in group.items():
+                with torch.autocast(
+                    session.device.type, dtype=autocast or torch.float32, enabled=autocast is not None
+                ):
+                    loss = forward(task, **batch).loss
+                weighted = self.batch_loss(task, loss, step)
+                if weighted is None:  # skipped under nan_policy: skip
+                    continue
+                losses[task] = weighted / accum
+                features.extend(captured[-1:])
+        if not losses:
+            return 0.0
+        if self.aggregator is None or len(losses) == 1:
+            torch.stack(list(losses.values())).sum().backward()
+        else:
+            params = list(self.weighting.parameters())
+            aggregated_backward(self.aggregator, losses, features, session.model, params)
+        share = torch.stack([v.detach() for v in losses.values()]).sum().item()
+        self.add_step_loss(share)
+        return share
 
     # -- each step ---------------------------------------------------------------------------------
     def end_step(self, step: int) -> bool:
@@ -257,6 +298,7 @@ class EngineRun:
             self.tb.scalar("lr", lr, step)
             self._running.clear()
         self.progress_bar.step(step, self.task_means if logged else None, window_mean, lr)
+        self.strategy_step(step, logged)
         if logged:
             self._window.clear()
         self._step_loss = 0.0
@@ -273,8 +315,26 @@ class EngineRun:
             self.stopped_at = step
         return self._stop.requested
 
+    def strategy_step(self, step: int, logged: bool) -> None:
+        """After each step: the weighting's running state, its weights logged, the interaction probe."""
+        self.weighting.end_step(step)
+        # The Trainer zeroes only the model's gradients; learned weights must not accumulate theirs.
+        self.weighting.zero_grad(set_to_none=True)
+        if logged and self.cfg.weighting != "static":
+            for task, weight in self.weighting.weights().items():
+                self.tb.scalar(f"weight/{task}", weight, step)
+        every = self.cfg.interaction_every
+        if every and step % every == 0 and self.session.is_main:
+            from mtl.evaluation.interaction import measure_session, report_interaction
+
+            result = measure_session(self.session)
+            report_interaction(result, self.session.output_dir / "interaction" / f"step-{step}", self.tb, step)
+
     def checkpoint(self, step: int) -> None:
         """Weights and training state as ``<output>/last`` (what ``--resume`` continues from)."""
+        state = self.weighting.state()
+        if state:  # absent for static weights: their checkpoints stay as they were
+            self.extra["weighting"] = state
         state = self.session.training_state(step, self.optimizer, self.scheduler, self.stream, self.extra)
         self.session.save(LAST, state)
 

@@ -38,6 +38,14 @@ class MultiTaskTrainer(Trainer):
     def training_step(
         self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
     ) -> torch.Tensor:
+        if "tasks" in inputs:
+            # train.tasks_per_step > 1: the same forward and backward as the custom loop's
+            # (EngineRun.group_step, which also adds the step's loss share).
+            model.train()
+            inputs = self._prepare_inputs(inputs)
+            step = self.run.start_step + self.state.global_step + 1
+            share = self.run.group_step(model, inputs["tasks"], step)
+            return torch.tensor(share, device=self.args.device)
         loss = super().training_step(model, inputs, num_items_in_batch)
         self.run.add_step_loss(loss.item())  # weighted and divided by the accumulation steps
         return loss
