@@ -219,6 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("cmd_export"))
 
     p = sub.add_parser(
+        "interaction",
+        help="task x task cosine similarity of the tasks' encoder gradients on fixed probe batches",
+        formatter_class=fmt,
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/last")
+    p.add_argument("--tasks", nargs="+", help="tasks to probe (default: every task of the checkpoint's run)")
+    p.add_argument(
+        "--output", help="folder for interaction.json and interaction.png (default: <run>/interaction/<checkpoint>)"
+    )
+    p.set_defaults(func=_lazy_module("mtl.cli.interaction", "cmd_interaction"))
+
+    p = sub.add_parser(
         "compare-engines",
         help="train one config with the custom loop and the Trainer; compare",
         formatter_class=fmt,

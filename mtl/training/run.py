@@ -327,7 +327,7 @@ class EngineRun:
         if every and step % every == 0 and self.session.is_main:
             from mtl.evaluation.interaction import measure_session, report_interaction
 
-            result = measure_session(self.session)
+            result = measure_session(self.session, source=f"step {step}")
             report_interaction(result, self.session.output_dir / "interaction" / f"step-{step}", self.tb, step)
 
     def checkpoint(self, step: int) -> None:

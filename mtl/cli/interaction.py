@@ -1,0 +1,51 @@
+"""``klue-mtl interaction``: the task-interaction matrix of a checkpoint (:mod:`mtl.evaluation.interaction`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from mtl.config import RUN_FILE, config_from_dict
+from mtl.errors import KlueInputError
+
+
+def cmd_interaction(args: argparse.Namespace) -> int:
+    """Measure the interaction of a checkpoint's tasks on their probe batches; write JSON and PNG."""
+    from mtl.evaluation.interaction import measure_session, write_interaction
+    from mtl.training.session import build_session
+
+    checkpoint = Path(args.checkpoint)
+    if (checkpoint / "last").is_dir() and not (checkpoint / "config.json").is_file():
+        raise KlueInputError(
+            checkpoint, None, f"is a run folder, not a checkpoint: pass --checkpoint {checkpoint / 'last'}"
+        )
+    try:
+        run = json.loads((checkpoint / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise KlueInputError(checkpoint / RUN_FILE, None, f"cannot read the run file ({e})") from None
+    if not run.get("config"):
+        raise KlueInputError(checkpoint, None, "no run config in the checkpoint: the probe needs its training data")
+    cfg = config_from_dict(run["config"])
+    unknown = [t for t in args.tasks or [] if t not in cfg.tasks]
+    if unknown:
+        raise KlueInputError(
+            checkpoint, None, f"no task {unknown[0]!r} in the checkpoint's run (it has {', '.join(cfg.tasks)})"
+        )
+    # Not into the checkpoint: "last" is a link to a hidden versioned folder the next save replaces.
+    out = Path(args.output) if args.output else checkpoint.parent / "interaction" / checkpoint.name
+    # The probe needs only training data; the run's feature cache is reused when it is there.
+    tasks = {n: dataclasses.replace(tc, dev=None) for n, tc in cfg.tasks.items()}
+    cache = checkpoint.parent / ".features-cache"
+    cfg = dataclasses.replace(cfg, tasks=tasks, cache_dir=str(cache.resolve()) if cache.is_dir() else cfg.cache_dir)
+    session = build_session(cfg, out, init_from=checkpoint, only_tasks=args.tasks, progress=False)
+    result = measure_session(session, args.tasks, source=str(checkpoint))
+    json_path, png_path, _ = write_interaction(result, out)
+    width = max(len(t) for t in result.tasks)
+    print(" " * width + " " + " ".join(f"{t:>{max(len(t), 5)}}" for t in result.tasks))
+    for task, row in zip(result.tasks, result.cosine, strict=True):
+        cells = " ".join(f"{v:>{max(len(t), 5)}.2f}" for t, v in zip(result.tasks, row, strict=True))
+        print(f"{task:<{width}} {cells}   |g| {result.grad_norm[task]:.3g}")
+    print(f"interaction: {json_path}\nheat map:    {png_path}")
+    return 0
