@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 
 
-def draw_rest(
-    first: int, probabilities: Sequence[float], k: int, rng: np.random.Generator
-) -> list[int]:
+def draw_rest(first: int, probabilities: Sequence[float], k: int, rng: np.random.Generator) -> list[int]:
     """Indices of a group of ``k`` distinct tasks that starts with ``first``.
 
     One uniform of ``rng`` per further task, mapped through the cumulative probabilities of the

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support import tiny_setup
 
 from mtl.cli.main import main
 from mtl.evaluation.interaction import (
@@ -18,14 +19,13 @@ from mtl.evaluation.interaction import (
     write_interaction,
 )
 from mtl.evaluation.scoreboard import build_scoreboard, write_scoreboard
-from support import tiny_setup
+
 
 def toy_model_and_batches() -> tuple[torch.nn.Module, dict[str, dict[str, torch.Tensor]]]:
     """A tiny encoder with three classification heads (two sharing a label set), one batch each."""
     from mtl.batching.collate import batch_for
-    from mtl.modeling.model import MultiTaskModel
-
     from mtl.data import nli
+    from mtl.modeling.model import MultiTaskModel
     from mtl.samples import SAMPLES_DIR
 
     records = nli.read(SAMPLES_DIR / "nli_train.json")[:6]
@@ -54,7 +54,9 @@ def test_the_matrix_is_symmetric_with_unit_diagonal_and_equals_direct_cosines() 
     for task, batch in batches.items():
         model.zero_grad()
         model(task, **batch).loss.backward()
-        direct[task] = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+        direct[task] = torch.cat(
+            [(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params]
+        )
     for i, a in enumerate(result.tasks):
         assert result.grad_norm[a] == pytest.approx(direct[a].double().norm().item(), rel=1e-6)
         for j, b in enumerate(result.tasks):
@@ -104,7 +106,9 @@ def test_training_probes_do_not_change_training_and_the_command_measures_the_sam
     measured = json.loads((out / "interaction.json").read_text())
     assert measured["tasks"] == ["ynat", "nli", "ner"]
     index = [at_end["tasks"].index(t) for t in measured["tasks"]]
-    np.testing.assert_allclose(measured["cosine"], np.array(at_end["cosine"])[np.ix_(index, index)], rtol=1e-6)
+    np.testing.assert_allclose(
+        measured["cosine"], np.array(at_end["cosine"])[np.ix_(index, index)], rtol=1e-6
+    )
     assert Image.open(out / "interaction.png").size[1] > 300
     assert "heat map:" in capsys.readouterr().out
 

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from test_engines import no_eval, run
 from torch import nn
 
 from mtl.batching.stream import MultiTaskStream
@@ -26,7 +27,6 @@ from mtl.training.strategies.aggregation import aggregated_backward, build_aggre
 from mtl.training.strategies.weighting import DynamicWeightAverage, UncertaintyWeighting, build_weighting
 from samplers import TemperatureSampler
 from samplers.groups import draw_rest, inclusion_probabilities
-from test_engines import no_eval, run
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 

@@ -26,19 +26,25 @@ def cmd_interaction(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         raise KlueInputError(checkpoint / RUN_FILE, None, f"cannot read the run file ({e})") from None
     if not run.get("config"):
-        raise KlueInputError(checkpoint, None, "no run config in the checkpoint: the probe needs its training data")
+        raise KlueInputError(
+            checkpoint, None, "no run config in the checkpoint: the probe needs its training data"
+        )
     cfg = config_from_dict(run["config"])
     unknown = [t for t in args.tasks or [] if t not in cfg.tasks]
     if unknown:
         raise KlueInputError(
-            checkpoint, None, f"no task {unknown[0]!r} in the checkpoint's run (it has {', '.join(cfg.tasks)})"
+            checkpoint,
+            None,
+            f"no task {unknown[0]!r} in the checkpoint's run (it has {', '.join(cfg.tasks)})",
         )
     # Not into the checkpoint: "last" is a link to a hidden versioned folder the next save replaces.
     out = Path(args.output) if args.output else checkpoint.parent / "interaction" / checkpoint.name
     # The probe needs only training data; the run's feature cache is reused when it is there.
     tasks = {n: dataclasses.replace(tc, dev=None) for n, tc in cfg.tasks.items()}
     cache = checkpoint.parent / ".features-cache"
-    cfg = dataclasses.replace(cfg, tasks=tasks, cache_dir=str(cache.resolve()) if cache.is_dir() else cfg.cache_dir)
+    cfg = dataclasses.replace(
+        cfg, tasks=tasks, cache_dir=str(cache.resolve()) if cache.is_dir() else cfg.cache_dir
+    )
     session = build_session(cfg, out, init_from=checkpoint, only_tasks=args.tasks, progress=False)
     result = measure_session(session, args.tasks, source=str(checkpoint))
     json_path, png_path, _ = write_interaction(result, out)

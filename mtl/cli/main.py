@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/last")
     p.add_argument("--tasks", nargs="+", help="tasks to probe (default: every task of the checkpoint's run)")
     p.add_argument(
-        "--output", help="folder for interaction.json and interaction.png (default: <run>/interaction/<checkpoint>)"
+        "--output",
+        help="folder for interaction.json and interaction.png (default: <run>/interaction/<checkpoint>)",
     )
     p.set_defaults(func=_lazy_module("mtl.cli.interaction", "cmd_interaction"))
 

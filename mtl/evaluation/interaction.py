@@ -60,7 +60,10 @@ def encoder_gradients(model: nn.Module, batches: Mapping[str, Mapping[str, Any]]
             loss = model(task, **batch).loss
             parts = torch.autograd.grad(loss, params, allow_unused=True)
             grads[task] = torch.cat(
-                [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(parts, params, strict=True)]
+                [
+                    (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                    for g, p in zip(parts, params, strict=True)
+                ]
             ).float()
     finally:
         model.train(was_training)
@@ -92,7 +95,9 @@ def probe_batches(session: Session, tasks: list[str] | None = None) -> dict[str,
     return {t: stream.task_batch(t) for t in (tasks or list(session.data))}
 
 
-def measure_session(session: Session, tasks: list[str] | None = None, source: str | None = None) -> Interaction:
+def measure_session(
+    session: Session, tasks: list[str] | None = None, source: str | None = None
+) -> Interaction:
     """:func:`measure` on the session's model with its probe batches."""
     return measure(session.model, probe_batches(session, tasks), source or "training")
 

@@ -328,7 +328,9 @@ class EngineRun:
             from mtl.evaluation.interaction import measure_session, report_interaction
 
             result = measure_session(self.session, source=f"step {step}")
-            report_interaction(result, self.session.output_dir / "interaction" / f"step-{step}", self.tb, step)
+            report_interaction(
+                result, self.session.output_dir / "interaction" / f"step-{step}", self.tb, step
+            )
 
     def checkpoint(self, step: int) -> None:
         """Weights and training state as ``<output>/last`` (what ``--resume`` continues from)."""

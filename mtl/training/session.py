@@ -39,8 +39,8 @@ from mtl.training.checkpoint import (
     save_checkpoint,
 )
 from mtl.training.optim import build_optimizer, build_scheduler
-from mtl.training.strategies import Weighting, build_weighting, check_strategies
 from mtl.training.progress import is_terminal
+from mtl.training.strategies import Weighting, build_weighting, check_strategies
 
 LAST = "last"  # the newest checkpoint, with training state, for --resume
 BEST = "best"  # the best checkpoint by the selection metric
