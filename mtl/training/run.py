@@ -248,15 +248,19 @@ class EngineRun:
     def group_step(self, forward: Any, group: dict[str, dict[str, Any]], step: int) -> float:
         """One micro-step of ``train.tasks_per_step`` tasks: forward, weigh, backward; the loss share.
 
-        ``forward`` is the (possibly DDP-wrapped) model; ``group`` maps each task to its batch. The
-        weighted losses, divided by the accumulation count, are back-propagated as their sum, or
-        through ``train.aggregator`` (each head its own gradient, the encoder the aggregate). Both
-        engines call this, so their steps are the same code. The share is added to the step's loss.
+        ``forward`` is the (possibly DDP-wrapped) model; ``group`` maps each task to its batch. Each
+        weighted loss is divided by the accumulation count. Under ``train.aggregator: sum`` every
+        task back-propagates as soon as its loss is known (the gradient of the sum, with one task's
+        activations in memory at a time, and one forward per backward as DDP requires); otherwise
+        the losses are kept and go through the aggregator together (each head its own gradient, the
+        encoder the aggregate). Both engines call this, so their steps are the same code. The share
+        is added to the step's loss.
         """
         session, accum = self.session, self.cfg.gradient_accumulation_steps
         autocast = session.autocast_dtype
         losses: dict[str, torch.Tensor] = {}
         features: list[torch.Tensor] = []
+        share = 0.0
         capture = encoder_outputs(session.model.encoder) if self.aggregator else nullcontext([])
         with capture as captured:
             for task, batch in group.items():
@@ -267,16 +271,18 @@ class EngineRun:
                 weighted = self.batch_loss(task, loss, step)
                 if weighted is None:  # skipped under nan_policy: skip
                     continue
-                losses[task] = weighted / accum
-                features.extend(captured[-1:])
-        if not losses:
-            return 0.0
-        if self.aggregator is None or len(losses) == 1:
-            torch.stack(list(losses.values())).sum().backward()
-        else:
+                scaled = weighted / accum
+                share += scaled.item()
+                if self.aggregator is None:
+                    scaled.backward()
+                else:
+                    losses[task] = scaled
+                    features.extend(captured[-1:])
+        if len(losses) == 1:
+            next(iter(losses.values())).backward()
+        elif losses:
             params = list(self.weighting.parameters())
-            aggregated_backward(self.aggregator, losses, features, session.model, params)
-        share = torch.stack([v.detach() for v in losses.values()]).sum().item()
+            aggregated_backward(self.aggregator, losses, features, session.model, params)  # type: ignore[arg-type]
         self.add_step_loss(share)
         return share
 

@@ -49,6 +49,12 @@ def check_strategies(cfg: RunConfig, world_size: int = 1) -> None:
             f"{t.aggregator} is single-process only (the per-task encoder gradients are not all-reduced); "
             "use train.aggregator: sum under torchrun",
         )
+    if t.weighting != "static" and world_size > 1:
+        raise fail(
+            "train.weighting",
+            f"{t.weighting} weights are computed from each process's own losses and would drift apart "
+            "between processes; use train.weighting: static under torchrun",
+        )
     targets = [n for n, tc in cfg.tasks.items() if tc.epochs is not None]
     if t.tasks_per_step > 1 and targets:
         raise fail(
