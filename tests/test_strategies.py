@@ -311,3 +311,27 @@ def test_eight_tasks_per_step_resume_after_sigkill_bitwise(
     weights = load_weights(out / "last")
     for name, tensor in reference.items():
         assert torch.equal(tensor, weights[name]), name
+
+
+@pytest.mark.slow
+def test_the_experiment_strategies_stage_scores_both_variants_and_the_interaction(tmp_path: Path) -> None:
+    from test_experiment_mlm import DEMO as DEMO_CONFIG
+    from test_experiment_mlm import TINY
+
+    from mtl.experiments.experiment import _run
+    from mtl.experiments.strategies import probed_config, render_strategies, strategies_stage
+
+    cfg = load_config(DEMO_CONFIG, TINY)
+    cfg.tasks = {name: cfg.tasks[name] for name in ("ynat", "ner")}
+    _run(probed_config(cfg), tmp_path / "joint")
+    stage = strategies_stage(cfg, tmp_path, _run)
+    assert stage["steps"] == {"all-uncertainty": 2, "all-upgrad": 2}  # 4 steps of 1 task = 2 steps of 2
+    assert set(stage["intervals"]) == {"ynat", "ner"}
+    assert "diff_low" in stage["intervals"]["ner"]["all-upgrad"]
+    assert [stage["interaction"][k]["source"] for k in ("start", "middle", "end")] == [
+        "step 0 (untrained)",
+        "step 2",
+        "step 4",
+    ]
+    text = "\n".join(render_strategies(stage, 4))
+    assert "| ynat | macro_f1 |" in text and "most opposed ynat~ner" in text

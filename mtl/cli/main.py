@@ -303,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run masked LM -> joint and joint + masked LM auxiliary, with bootstrap intervals (off by default)",
     )
     p.add_argument(
+        "--strategies",
+        action="store_true",
+        help="also run every task in every step with uncertainty weights and with UPGrad (same batches in total), "
+        "with bootstrap intervals, and the default run's task interaction at start, middle and end (off by default)",
+    )
+    p.add_argument(
         "--mlm-only",
         action="store_true",
         help="add the --mlm stage to the finished experiment in --output (its split, config and joint run)",
