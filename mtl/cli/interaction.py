@@ -45,7 +45,8 @@ def cmd_interaction(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(
         cfg, tasks=tasks, cache_dir=str(cache.resolve()) if cache.is_dir() else cfg.cache_dir
     )
-    session = build_session(cfg, out, init_from=checkpoint, only_tasks=args.tasks, progress=False)
+    # Every task of the run, even with --tasks: a task's batch order depends on its place in the run.
+    session = build_session(cfg, out, init_from=checkpoint, progress=False)
     result = measure_session(session, args.tasks, source=str(checkpoint))
     json_path, png_path, _ = write_interaction(result, out)
     width = max(len(t) for t in result.tasks)

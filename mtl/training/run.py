@@ -278,11 +278,11 @@ class EngineRun:
                 else:
                     losses[task] = scaled
                     features.extend(captured[-1:])
-        if len(losses) == 1:
-            next(iter(losses.values())).backward()
-        elif losses:
+        if self.aggregator is not None and len(losses) > 1:
             params = list(self.weighting.parameters())
-            aggregated_backward(self.aggregator, losses, features, session.model, params)  # type: ignore[arg-type]
+            aggregated_backward(self.aggregator, losses, features, session.model, params)
+        elif losses:  # one task left after nan_policy skips: nothing to aggregate
+            next(iter(losses.values())).backward()
         self.add_step_loss(share)
         return share
 
