@@ -100,9 +100,9 @@ def test_training_probes_do_not_change_training_and_the_command_measures_the_sam
     at_end = json.loads((run_dir / "interaction" / "step-4" / "interaction.json").read_text())
     assert (run_dir / "interaction" / "step-2" / "interaction.png").is_file()
     logs = read_scalars(run_dir / "tensorboard", prefix="interaction/")
-    assert logs["interaction/grad_norm/ner"][0].tolist() == [2, 4]
-    assert logs["interaction/grad_norm/ner"][1][-1] == pytest.approx(at_end["grad_norm"]["ner"])
-    assert logs["interaction/cosine/ynat~nli"][1][-1] == pytest.approx(at_end["cosine"][0][1])
+    assert logs["grad_norm/ner"][0].tolist() == [2, 4]
+    assert logs["grad_norm/ner"][1][-1] == pytest.approx(at_end["grad_norm"]["ner"])
+    assert logs["cosine/ynat~nli"][1][-1] == pytest.approx(at_end["cosine"][0][1])
 
     assert main(["interaction", "--checkpoint", str(run_dir / "last"), "--tasks", "ynat", "nli", "ner"]) == 0
     out = run_dir / "interaction" / "last"
