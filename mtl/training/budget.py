@@ -198,7 +198,10 @@ def strategy_note(cfg: RunConfig) -> str:
     t = cfg.train
     if t.tasks_per_step == 1:
         return ""
-    note = f"; {t.tasks_per_step} distinct tasks per draw (p = chance a task is in a draw)"
+    note = (
+        f"; each draw is {t.tasks_per_step} distinct tasks: {total_draws(cfg) * t.tasks_per_step} batches in all"
+        " (p = chance a task is in a draw)"
+    )
     if t.aggregator != "sum":
         note += f"; aggregator {t.aggregator}: one encoder backward per task in each draw"
     return note
