@@ -120,6 +120,22 @@ def bootstrap(
     return out
 
 
+def heldout_intervals(cfg: RunConfig, folders: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """Per task of ``cfg``: its first metric with :func:`bootstrap` intervals for every run in
+    ``folders`` (name -> run folder, scored from its ``last`` checkpoint), paired against ``"joint"``."""
+    predictions = {name: heldout_predictions(folder / "last", cfg) for name, folder in folders.items()}
+    intervals = {}
+    for task_name in cfg.tasks:
+        task, golds, _ = predictions["joint"][task_name]
+        runs = {name: p[task_name][2] for name, p in predictions.items()}
+        intervals[task_name] = {
+            "metric": task.main_metric,
+            "units": len(golds),
+            **bootstrap(task, golds, runs, task.main_metric, reference="joint"),
+        }
+    return intervals
+
+
 def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> dict[str, Any]:
     """Run the two MLM variants (``run(config, folder)`` trains one) and score all three runs."""
     pretrain = run_once(run, pretrain_config(cfg, steps), out / "mlm-pretrain")
@@ -132,16 +148,7 @@ def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> di
         "mlm_then_joint": out / "joint-after-mlm",
         "joint_mlm_aux": out / "joint-mlm-aux",
     }
-    predictions = {name: heldout_predictions(folder / "last", cfg) for name, folder in folders.items()}
-    intervals = {}
-    for task_name in cfg.tasks:
-        task, golds, _ = predictions["joint"][task_name]
-        runs = {name: p[task_name][2] for name, p in predictions.items()}
-        intervals[task_name] = {
-            "metric": task.main_metric,
-            "units": len(golds),
-            **bootstrap(task, golds, runs, task.main_metric, reference="joint"),
-        }
+    intervals = heldout_intervals(cfg, folders)
     return {
         "mlm_steps": steps,
         "settings": {

@@ -10,7 +10,7 @@ and seed, with the same number of training batches in total:
 Equal batches in total, not per task: with every task in every step each task gets the same
 number of batches, while the default recipe draws them by temperature. Every run is scored on the
 held-out files from its ``last`` checkpoint with 95% bootstrap intervals and the paired interval of
-its difference from the headline run (:func:`mtl.experiments.mlm_stage.bootstrap`). The headline
+its difference from the headline run (:func:`mtl.experiments.mlm_stage.heldout_intervals`). The headline
 run measures the task interaction (:mod:`mtl.evaluation.interaction`) at its middle and end
 (``train.interaction_every``, which does not change the run); the start is measured on the same
 seed's untrained model. A random-init encoder says how tasks interact while an encoder is learned
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl.config import RunConfig
-from mtl.experiments.mlm_stage import BOOTSTRAP_SAMPLES, bootstrap, heldout_predictions, run_once
+from mtl.experiments.mlm_stage import BOOTSTRAP_SAMPLES, heldout_intervals, run_once
 
 #: the two strategy runs: folder -> train overrides (fixed in advance, never tuned on held-out numbers)
 STRATEGY_RUNS = {
@@ -69,16 +69,7 @@ def strategies_stage(cfg: RunConfig, out: Path, run: Any) -> dict[str, Any]:
     for name, overrides in STRATEGY_RUNS.items():
         seconds[name] = run_once(run, strategy_config(cfg, overrides), out / f"joint-{name}")["wall_seconds"]
     folders = {"joint": out / "joint", **{name: out / f"joint-{name}" for name in STRATEGY_RUNS}}
-    predictions = {name: heldout_predictions(folder / "last", cfg) for name, folder in folders.items()}
-    intervals = {}
-    for task_name in cfg.tasks:
-        task, golds, _ = predictions["joint"][task_name]
-        runs = {name: p[task_name][2] for name, p in predictions.items()}
-        intervals[task_name] = {
-            "metric": task.main_metric,
-            "units": len(golds),
-            **bootstrap(task, golds, runs, task.main_metric, reference="joint"),
-        }
+    intervals = heldout_intervals(cfg, folders)
     interaction = {"start": probe_untrained(cfg, out / "joint-untrained")}
     for label, step in (("middle", max(cfg.train.max_steps // 2, 1)), ("end", cfg.train.max_steps)):
         path = out / "joint" / "interaction" / f"step-{step}" / "interaction.json"
