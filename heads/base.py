@@ -66,11 +66,11 @@ def check_positive(name: str, value: object) -> None:
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over targets that are not ``IGNORE_INDEX``; classes on the last dim.
 
-    With no target left it returns a zero that is still attached to ``logits``, so backward (and
-    distributed gradient sync) works on a batch whose targets are all ignored instead of giving NaN.
+    Summed, then divided by the number of targets (at least 1), all on the device: no host sync to
+    ask whether any target is left. With none left it is a zero still attached to ``logits``, so
+    backward (and distributed gradient sync) works on a batch whose targets are all ignored.
     """
     flat_logits = logits.flatten(0, -2).float()  # flatten, not reshape(-1, C): C may be 0
     flat_targets = targets.reshape(-1)
-    if not bool((flat_targets != IGNORE_INDEX).any()):
-        return flat_logits.sum() * 0.0
-    return F.cross_entropy(flat_logits, flat_targets, ignore_index=IGNORE_INDEX)
+    total = F.cross_entropy(flat_logits, flat_targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (flat_targets != IGNORE_INDEX).sum().clamp(min=1)

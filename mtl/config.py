@@ -18,6 +18,10 @@ from typing import Any
 import yaml
 
 from mtl.errors import KlueInputError
+from samplers import SAMPLERS
+
+#: ``train.precision`` values (what each means: mtl/modeling/precision.py)
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 
 
 def _config_error(source: str | None, key: str | None, message: str) -> KlueInputError:
@@ -28,6 +32,7 @@ def _config_error(source: str | None, key: str | None, message: str) -> KlueInpu
 SAMPLES_ALIAS = "@samples"  # data_dir value naming the bundled samples
 REPORTERS = ("tensorboard", "wandb")  # train.report_to
 ATTENTION_KERNELS = ("sdpa", "eager")  # encoder.attn_implementation
+EPOCH_TARGETS = ("exact", "scale")  # train.epoch_targets
 
 
 @dataclass
@@ -57,7 +62,9 @@ class TaskConfig:
     labels: list[str] | None = None
     guid: str | None = None
     max_length: int | None = None  # defaults to the task's own (KLUE-baseline's for KLUE tasks)
-    batch_size: int | None = None  # defaults to the task's own (32)
+    # Rows of one micro-batch over all processes together (N processes take batch_size / N each);
+    # defaults to the task's own (32).
+    batch_size: int | None = None
     eval_batch_size: int | None = None  # defaults to the task's own (64)
     loss_weight: float = 1.0
     doc_stride: int = 128  # MRC: window stride over long contexts
@@ -75,6 +82,9 @@ class TaskConfig:
     sample_weight: float = 1.0  # multiplies the task's temperature share of the batches
     epochs: float | None = None  # target epochs over the run; sampling probabilities are solved to meet it
     train_size: int | None = None  # units `klue-mtl budget` assumes (default: the KLUE train size)
+    dev_size: int | None = (
+        None  # dev units `klue-mtl budget` assumes per evaluation (default: the KLUE dev size)
+    )
     head: dict[str, Any] = field(default_factory=dict)  # head arguments, merged over the task's defaults
     learning_rate: float | None = None  # this task's head (default: train.learning_rate)
     weight_decay: float | None = None  # this task's head (default: train.weight_decay)
@@ -89,8 +99,12 @@ class TaskConfig:
 
 @dataclass
 class SamplerConfig:
-    """Temperature-based mixing of the tasks: p_i ~ min(n_i, cap)^(1/T)."""
+    """How the tasks are mixed: the sampler's registry name (``samplers.SAMPLERS``) and its settings.
 
+    The default ``temperature`` sampler draws task i with p_i ~ min(n_i, cap)^(1/T).
+    """
+
+    name: str = "temperature"
     temperature: float = 2.0
     cap: int | None = None
     anneal_to: float | None = None  # final temperature of a linear anneal over the run (None: fixed)
@@ -115,17 +129,31 @@ class TrainConfig:
     save_every: int = 0  # steps between checkpoints (0: only at the end)
     log_every: int = 10
     select_metric: str = "average"  # "average" of each task's main metric, or "<task>.<metric>"
-    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
+    # "auto" (CUDA: bf16 autocast from compute capability 8.0, else fp16 + loss scaling; CPU: fp32),
+    # "fp16", "bf16" or "fp32" (mtl/modeling/precision.py)
+    precision: str = "auto"
     fused_adamw: bool = True  # fused AdamW kernels, on CPU as on CUDA (same maths, one pass)
     compile: bool = False  # torch.compile the encoder (mtl.training.run.compile_model), both engines
-    nan_policy: str = "stop"  # "stop" on a NaN/inf loss, or "skip" the batch (counted)
+    # A step whose loss or gradient norm is NaN/inf: "stop", or "skip" it (no update; counted).
+    nan_policy: str = "stop"
     # Each task is also validated alone this many times per epoch of its own (from the budget), for its
-    # per-task best (KLUE-baseline validates 4 times per epoch); 0: only every ``eval_every`` steps.
+    # per-task best, where ``eval_every`` is coarser than that (KLUE-baseline validates 4 times per
+    # epoch); 0: only every ``eval_every`` steps.
     evals_per_epoch: float = 0.0
+    # Epoch targets (tasks.<t>.epochs) that need more steps than max_steps: "exact" refuses the run,
+    # "scale" lowers every target by one factor so they fit (a smoke run of a preset, same shares).
+    epoch_targets: str = "exact"
     save_task_best: bool = True  # keep <output>/best-<task> (a full checkpoint per task; disk)
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, wandb
     # Recompute the encoder's activations in the backward pass (less memory, ~30% more compute).
     gradient_checkpointing: bool = False
+    # Before step 1 on a GPU, one forward + backward of each task's largest batch: stop early with the
+    # options when one does not fit, or turn gradient checkpointing on when that makes it fit
+    # (mtl/training/memory.py). No effect on CPU.
+    memory_check: bool = True
+    # Seconds the processes of a several-GPU run wait for each other in one collective before giving
+    # up: long enough for the others to wait while rank 0 writes a large checkpoint.
+    ddp_timeout: int = 3600
     # Multi-task strategies (mtl.training.strategies, README "Multi-task strategies"): K distinct
     # tasks per step, how their losses are weighted, how their encoder gradients are combined, and
     # the task-interaction probe every N steps (0: off).
@@ -298,10 +326,11 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         (t.learning_rate > 0, "train.learning_rate", "must be > 0"),
         (0 <= t.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)"),
         (t.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be >= 1"),
-        (t.precision in ("auto", "fp32", "bf16"), "train.precision", "must be auto, fp32 or bf16"),
+        (t.precision in PRECISIONS, "train.precision", f"must be one of {', '.join(PRECISIONS)}"),
         (t.nan_policy in ("stop", "skip"), "train.nan_policy", "must be 'stop' or 'skip'"),
         (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
         (t.evals_per_epoch >= 0, "train.evals_per_epoch", "must be >= 0"),
+        (t.ddp_timeout > 0, "train.ddp_timeout", "must be > 0 (seconds)"),
         (
             1 <= t.tasks_per_step <= max(len(cfg.tasks), 1),
             "train.tasks_per_step",
@@ -318,6 +347,17 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
             cfg.encoder.attn_implementation in ATTENTION_KERNELS,
             "encoder.attn_implementation",
             f"must be one of: {', '.join(ATTENTION_KERNELS)}",
+        ),
+        (
+            t.epoch_targets in EPOCH_TARGETS,
+            "train.epoch_targets",
+            f"must be one of: {', '.join(EPOCH_TARGETS)}",
+        ),
+        (
+            cfg.sampler.name in SAMPLERS,
+            "sampler.name",
+            f"unknown sampler {cfg.sampler.name!r}; known samplers: {', '.join(sorted(SAMPLERS))} "
+            "(a sampler of your own is registered with samplers.register_sampler in a module under imports:)",
         ),
         (cfg.sampler.temperature > 0, "sampler.temperature", "must be > 0"),
         (cfg.sampler.cap is None or cfg.sampler.cap >= 1, "sampler.cap", "must be >= 1"),
@@ -348,6 +388,7 @@ def _validate_recipe(cfg: RunConfig, name: str, tc: TaskConfig, source: str | No
         (tc.sample_weight > 0, "sample_weight", "must be > 0"),
         (tc.epochs is None or tc.epochs > 0, "epochs", "must be > 0"),
         (tc.train_size is None or tc.train_size >= 1, "train_size", "must be >= 1"),
+        (tc.dev_size is None or tc.dev_size >= 0, "dev_size", "must be >= 0"),
         (tc.learning_rate is None or tc.learning_rate > 0, "learning_rate", "must be > 0"),
         (tc.weight_decay is None or tc.weight_decay >= 0, "weight_decay", "must be >= 0"),
         (tc.warmup_ratio is None or 0 <= tc.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)"),

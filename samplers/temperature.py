@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from samplers.base import SamplerSpec
+
 STATE_FORMAT = "klue-mtl/temperature-sampler"
 STATE_VERSION = 1
 
@@ -162,6 +164,30 @@ class TemperatureSampler:
         # The temperature is constant outside the annealing window: one cumulative table serves it.
         constant_t = anneal.end if anneal is not None else temperature
         self._constant_cdf = self._cdf_rows(np.array([constant_t]))[0]
+
+    @classmethod
+    def from_spec(cls, spec: SamplerSpec) -> TemperatureSampler:
+        """The sampler of a run (``sampler.name: temperature``, the default).
+
+        Fixed ``spec.probabilities`` (epoch targets) are realised as a uniform base (``T = inf``)
+        times the probabilities as weights; otherwise the configured temperature, or its anneal to
+        ``spec.anneal_to`` over the run's draws, with ``spec.weights``.
+        """
+        if spec.probabilities is not None:
+            return cls(
+                spec.sizes, temperature=math.inf, cap=spec.cap, seed=spec.seed, weights=spec.probabilities
+            )
+        anneal = None
+        if spec.anneal_to is not None:
+            anneal = AnnealSchedule(spec.temperature, spec.anneal_to, spec.total_draws)
+        return cls(
+            spec.sizes,
+            temperature=1.0 if anneal else spec.temperature,
+            cap=spec.cap,
+            anneal=anneal,
+            seed=spec.seed,
+            weights=spec.weights,
+        )
 
     @property
     def step(self) -> int:

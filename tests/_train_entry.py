@@ -7,11 +7,19 @@ launch per run), and exits with the first non-zero status. Switches:
 - ``KLUE_MTL_TEST_DRAWS=1`` (environment): every drawn training batch is appended as one JSON line
   ``{"task", "indices"}`` to ``<output folder>/draws-rank<R>.jsonl`` (R = this process's rank), so a
   test can check that all ranks train the same task on different shards at every step;
-- ``KLUE_MTL_TEST_NO_DROPOUT=1`` (environment): every dropout module of the model gets ``p = 0``, so
-  a run is a deterministic function of its global batches (DDP and a single process can be compared);
-- ``--nan-at STEP:RANK`` (in one run's arguments, removed before ``main`` sees them): the loss of the
-  batch drawn at optimizer step STEP on rank RANK is multiplied by NaN, keeping its graph, as an
-  overflow would (counts draws: use it without gradient accumulation).
+- ``--no-dropout`` (in one run's arguments, removed before ``main`` sees it, like the next switch):
+  every dropout module of the model gets ``p = 0``, so the run is a deterministic function of its
+  global batches (DDP and a single process can be compared);
+- ``--nan-at STEP:RANK``: the loss of the batch drawn at optimizer step STEP on rank RANK is
+  multiplied by NaN, keeping its graph, as an overflow would (counts draws: use it without gradient
+  accumulation);
+- ``KLUE_MTL_TEST_PREDICTIONS=1`` (environment): every call of
+  :func:`mtl.evaluation.inference.predict_features` appends ``{"task", "features", "total"}`` (features
+  this rank predicted, features in the split) to ``<output folder>/predicted-rank<R>.jsonl``;
+- ``KLUE_MTL_TEST_ALLREDUCES=1`` (environment): a DDP communication hook appends, whenever a gradient
+  all-reduce completes its last bucket, the number of batches drawn so far to
+  ``<output folder>/allreduces-rank<R>.txt`` (both engines wrap the model in the same
+  ``DistributedDataParallel``).
 """
 
 from __future__ import annotations
@@ -24,7 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+from torch.nn.parallel import DistributedDataParallel
 
+import mtl.evaluation.inference
 import mtl.training.session
 from mtl.batching.order import TaskBatches
 from mtl.batching.stream import MultiTaskStream
@@ -33,10 +44,19 @@ from mtl.modeling.model import MultiTaskModel
 
 SEPARATOR = "--then"
 NAN_AT = "--nan-at"
+NO_DROPOUT = "--no-dropout"
 SetAttr = Callable[[Any, str, Any], None]
 
 # Per-run state of the instrumentation: reset when a run builds its session.
-_run: dict[str, Any] = {"draw_log": None, "indices": None, "draws": 0, "nan_at": None, "rank": 0}
+_run: dict[str, Any] = {
+    "draw_log": None,
+    "output": None,
+    "indices": None,
+    "draws": 0,
+    "nan_at": None,
+    "no_dropout": False,
+    "rank": 0,
+}
 
 
 def log_draws(set_attr: SetAttr = setattr) -> None:
@@ -83,16 +103,53 @@ def without_dropout(model: torch.nn.Module) -> None:
             module.p = 0.0
 
 
-def instrument_sessions(*, no_dropout: bool, set_attr: SetAttr = setattr) -> None:
-    """Reset the per-run state when a session is built; optionally switch dropout off."""
+def log_predictions(set_attr: SetAttr = setattr) -> None:
+    """Log how many features of a split this rank predicts (see the module docstring)."""
+    predict = mtl.evaluation.inference.predict_features
+
+    def logged(model: Any, task: Any, split: Any, **kwargs: Any) -> Any:
+        outputs = predict(model, task, split, **kwargs)
+        row = {"task": task.name, "features": sum(o is not None for o in outputs), "total": len(outputs)}
+        with (Path(_run["output"]) / f"predicted-rank{_run['rank']}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        return outputs
+
+    set_attr(mtl.evaluation.inference, "predict_features", logged)
+
+
+def count_allreduces(set_attr: SetAttr = setattr) -> None:
+    """Log each completed gradient all-reduce of the current run (see the module docstring)."""
+    init = DistributedDataParallel.__init__
+
+    def hooked(self: DistributedDataParallel, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        log = Path(_run["output"]) / f"allreduces-rank{_run['rank']}.txt"
+
+        def hook(state, bucket):  # type: ignore[no-untyped-def]  # (DDP checks real annotations, if any)
+            if bucket.is_last():
+                with log.open("a", encoding="utf-8") as f:
+                    f.write(f"{_run['draws']}\n")
+            return default_hooks.allreduce_hook(state, bucket)
+
+        self.register_comm_hook(None, hook)
+
+    set_attr(DistributedDataParallel, "__init__", hooked)
+
+
+def instrument_sessions(*, no_dropout: bool | None = None, set_attr: SetAttr = setattr) -> None:
+    """Reset the per-run state when a session is built; switch dropout off (``no_dropout``, or else
+    the current run's ``--no-dropout``)."""
     build = mtl.training.session.build_session
 
     def instrumented(*args: Any, **kwargs: Any) -> mtl.training.session.Session:
         session = build(*args, **kwargs)
         _run.update(
-            draw_log=session.output_dir / f"draws-rank{session.rank}.jsonl", draws=0, rank=session.rank
+            draw_log=session.output_dir / f"draws-rank{session.rank}.jsonl",
+            output=session.output_dir,
+            draws=0,
+            rank=session.rank,
         )
-        if no_dropout:
+        if _run["no_dropout"] if no_dropout is None else no_dropout:
             without_dropout(session.model)
         return session
 
@@ -104,15 +161,18 @@ def read_draws(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _split_runs(argv: list[str]) -> list[tuple[list[str], tuple[int, int] | None]]:
-    runs: list[tuple[list[str], tuple[int, int] | None]] = [([], None)]
+def _split_runs(argv: list[str]) -> list[tuple[list[str], dict[str, Any]]]:
+    """The ``--then``-separated runs: (arguments for ``main``, this run's switches)."""
+    runs: list[tuple[list[str], dict[str, Any]]] = [([], {"nan_at": None, "no_dropout": False})]
     args = iter(argv)
     for arg in args:
         if arg == SEPARATOR:
-            runs.append(([], None))
+            runs.append(([], {"nan_at": None, "no_dropout": False}))
         elif arg == NAN_AT:
             step, rank = next(args).split(":")
-            runs[-1] = (runs[-1][0], (int(step), int(rank)))
+            runs[-1][1]["nan_at"] = (int(step), int(rank))
+        elif arg == NO_DROPOUT:
+            runs[-1][1]["no_dropout"] = True
         else:
             runs[-1][0].append(arg)
     return runs
@@ -122,10 +182,14 @@ def run(argv: list[str]) -> int:
     """Run each ``--then``-separated argument list; the first non-zero status ends the sequence."""
     if os.environ.get("KLUE_MTL_TEST_DRAWS") == "1":
         log_draws()
+    if os.environ.get("KLUE_MTL_TEST_PREDICTIONS") == "1":
+        log_predictions()
+    if os.environ.get("KLUE_MTL_TEST_ALLREDUCES") == "1":
+        count_allreduces()
     poison_losses()
-    instrument_sessions(no_dropout=os.environ.get("KLUE_MTL_TEST_NO_DROPOUT") == "1")
-    for command, nan_at in _split_runs(argv):
-        _run["nan_at"] = nan_at
+    instrument_sessions()
+    for command, switches in _split_runs(argv):
+        _run.update(switches)
         status = main(command)
         if status:
             return status

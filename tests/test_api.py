@@ -153,13 +153,32 @@ def test_mrc_offsets_cut_the_answer_from_the_context(model: Any) -> None:
             assert r["context"][x["start"] : x["end"]] == x["answer"]
 
 
-def test_bf16_weights_give_predictions(checkpoint: Path) -> None:
+def test_bf16_encoder_gives_the_fp32_predictions_and_keeps_the_weights(checkpoint: Path, model: Any) -> None:
     from mtl import KlueMultiTask
 
     m = KlueMultiTask.from_pretrained(checkpoint, dtype=torch.bfloat16)
-    assert next(m.model.parameters()).dtype == torch.bfloat16
-    (result,) = m.predict("ynat", ["유튜브 내달 2일까지 크리에이터 지원 공간 운영"])
-    assert sum(result["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert {p.dtype for p in m.model.parameters()} == {torch.float32}
+    titles = [
+        inputs_of("ynat", r) for r in model.task("ynat").read(sample_path("ynat", "dev"), labeled=False)
+    ]
+    low, full = m.predict("ynat", titles), model.predict("ynat", titles)
+    for a, b in zip(low, full, strict=True):
+        assert sum(a["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert a["probs"] == pytest.approx(b["probs"], abs=0.05)  # bf16 keeps ~3 significant digits
+
+
+def test_auto_dtype_is_the_precision_the_run_recorded(checkpoint: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from mtl import KlueMultiTask
+    from mtl.training.checkpoint import RUN_NAME
+
+    copy = Path(shutil.copytree(checkpoint, tmp_path / "best"))
+    run = json.loads((copy / RUN_NAME).read_text(encoding="utf-8"))
+    assert KlueMultiTask.from_pretrained(copy, dtype="auto").dtype is None  # precision auto on a CPU
+    run["config"]["train"]["precision"] = "bf16"
+    (copy / RUN_NAME).write_text(json.dumps(run), encoding="utf-8")
+    assert KlueMultiTask.from_pretrained(copy, dtype="auto").dtype is torch.bfloat16
 
 
 @pytest.mark.parametrize(

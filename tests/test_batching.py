@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from mtl.batching.collate import collate
 from mtl.batching.order import TaskBatches, eval_batches
+from mtl.training.budget import per_rank_batch_size
 
 
 def test_every_feature_once_per_epoch_and_batches_are_length_grouped() -> None:
@@ -32,13 +34,18 @@ def test_state_restores_the_same_stream() -> None:
         assert np.array_equal(next(a), next(b))
 
 
-def test_ranks_take_disjoint_shards_of_the_same_global_batch() -> None:
-    lengths = np.arange(1, 65)
-    r0, r1 = (TaskBatches(lengths, 4, seed=5, rank=r, world_size=2) for r in (0, 1))
-    full = TaskBatches(lengths, 8, seed=5)
-    for _ in range(8):
+@pytest.mark.parametrize("batch_size", [8, 6])
+def test_ranks_take_disjoint_shards_of_the_global_batch_a_single_process_draws(batch_size: int) -> None:
+    # batch_size is global: two ranks split the very batches one process draws with the same setting
+    # (62 rows: the last batch of each epoch is short).
+    lengths = np.arange(1, 63)
+    r0, r1 = (TaskBatches(lengths, batch_size, seed=5, rank=r, world_size=2) for r in (0, 1))
+    full = TaskBatches(lengths, batch_size, seed=5)
+    assert r0.batches_per_epoch == full.batches_per_epoch
+    for _ in range(20):
         a, b, g = next(r0), next(r1), next(full)
         assert not set(a) & set(b) and sorted([*a, *b]) == sorted(g)
+        assert max(len(a), len(b)) <= per_rank_batch_size(batch_size, 2)
 
 
 def test_eval_batches_cover_everything_longest_first() -> None:

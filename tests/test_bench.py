@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from mtl.batching.featurize import feature_lengths, featurize
+from mtl.batching.order import longest_batch
 from mtl.batching.prepare import Split, TaskData, add_task_tokens, read_split, resolve_path, setup_task
-from mtl.bench.memory import activation_estimate, batch_tokens, longest_batch
+from mtl.bench.memory import activation_estimate, batch_tokens
 from mtl.bench.padding import padding_efficiency, processed_tokens, task_padding
 from mtl.bench.plan import find_data, make_plan, run_config
 from mtl.bench.report import TARGETS, check_targets

@@ -103,12 +103,26 @@ def assert_same_batches(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> Non
 
 def test_training_state_round_trip_restores_real_optimizer_scheduler_sampler_and_rng(tmp_path: Path) -> None:
     session, optimizer, scheduler, stream = real_training(tmp_path, steps=3)
-    extra = {"best_score": 12.5, "best_step": 2, "skipped_batches": 1}
-    state = session.training_state(3, optimizer, scheduler, stream, extra)  # captures the RNG now
+    extra = {"best_score": 12.5, "best_step": 2, "skipped_steps": 1}
+    # An fp16 loss scaler that has backed off once and counted clean steps since.
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16, growth_interval=5)
+    scaler.load_state_dict({**scaler.state_dict(), "scale": 2.0**15, "_growth_tracker": 3})
+    state = session.training_state(3, optimizer, scheduler, stream, extra, scaler)  # captures the RNG now
     expected_rng = (random.random(), float(np.random.rand()), torch.rand(4))
     session.save("last", state)
     loaded = load_training_state(tmp_path / "run" / "last")
     assert loaded.step == 3 and loaded.extra == extra
+
+    # The loss scaler continues from the same scale and growth counter.
+    fresh_scaler = torch.amp.GradScaler("cpu")
+    fresh_scaler.load_state_dict(loaded.scaler)
+    assert fresh_scaler.state_dict() == {
+        "scale": 2.0**15,
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "growth_interval": 5,
+        "_growth_tracker": 3,
+    }
 
     # AdamW: a fresh optimizer over the same parameters gets every moment and step count back.
     fresh_optimizer, fresh_scheduler = session.make_optimizer()
@@ -142,7 +156,7 @@ def test_training_state_round_trip_restores_real_optimizer_scheduler_sampler_and
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
-    restore_rng(loaded.rng)
+    restore_rng(loaded.rng[0])
     assert random.random() == expected_rng[0] and float(np.random.rand()) == expected_rng[1]
     assert torch.equal(torch.rand(4), expected_rng[2])
 

@@ -1,7 +1,7 @@
 """DDP on CPU (gloo): ``torchrun --nproc_per_node 2`` with both engines.
 
-At every step both ranks must train the same task on disjoint halves of the global batch a single
-process draws with twice the per-task batch size, and end where that single process ends:
+``batch_size`` is global. At every step both ranks must train the same task on disjoint halves of
+the global batch a single process draws with the same config, and end where that single process ends:
 
 - sentence-level tasks (YNAT, NLI, STS, RE: one loss term per example) with full, equal shards:
   the mean of the two ranks' mean losses IS the global mean, so the weights agree to float rounding
@@ -13,33 +13,53 @@ process draws with twice the per-task batch size, and end where that single proc
   that never averaged their gradients would match best) lands 1.1 away.
 
 "Relative distance" = ||w_ddp - w_single|| / ||w_single - w_init|| over all parameters: the
-disagreement measured against how far training moved the weights. Dropout is off (the
-``KLUE_MTL_TEST_NO_DROPOUT`` hook of ``tests/_train_entry.py`` and the encoder's dropout settings):
-with dropout the two runs draw different masks by design.
+disagreement measured against how far training moved the weights. Dropout is off in those runs (the
+``--no-dropout`` switch of ``tests/_train_entry.py`` and the encoder's dropout settings): with dropout
+the two runs draw different masks by design.
 
+Also: the budget (epochs table) is the one a single process plans; under gradient accumulation 4 the
+gradients are all-reduced once per optimizer step (a DDP communication hook counts them); the ranks
+share the evaluation and score exactly what one process scores; a 2-process run stopped and resumed
+ends bitwise where the uninterrupted one does, dropout on (each rank resumes its own random state).
 Under ``nan_policy: skip`` a NaN loss on one rank must be skipped by every rank (else the others wait
 forever in the gradient all-reduce).
 
-One ``torchrun`` launch trains the six runs in sequence (each process start costs seconds).
+One ``torchrun`` launch trains every run in sequence (each process start costs seconds).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 import yaml
-from _train_entry import NAN_AT, SEPARATOR, instrument_sessions, log_draws, read_draws, without_dropout
+from _train_entry import (
+    NAN_AT,
+    NO_DROPOUT,
+    SEPARATOR,
+    instrument_sessions,
+    log_draws,
+    read_draws,
+    without_dropout,
+)
 from safetensors.torch import load_file
+from transformers import TrainingArguments
 
 import mtl.training.session
+from mtl.cli.main import main
 from mtl.config import load_config
+from mtl.training.budget import budget_rows, per_rank_batch_size
+from mtl.training.checkpoint import TrainingState, capture_rng, load_training_state, restore_rng
 from mtl.training.loop import train_loop
+from mtl.training.run import start_rng
 from mtl.training.trainer import train_with_trainer
 
 ENTRY = Path(__file__).parent / "_train_entry.py"
@@ -48,16 +68,20 @@ ALL_TASKS = ("ynat", "nli", "sts", "ner", "re", "dp", "mrc", "wos")
 SENTENCE_TASKS = ("ynat", "nli", "sts", "re")
 WORLD = 2
 STEPS = 8
-# Per-rank batch sizes; the single-process reference uses twice as many.
-BATCH = {"ynat": 8, "nli": 8, "sts": 8, "ner": 4, "re": 8, "dp": 4, "mrc": 4, "wos": 4}
+# Global batch sizes: each of the two ranks takes half.
+BATCH = {"ynat": 16, "nli": 16, "sts": 16, "ner": 8, "re": 16, "dp": 8, "mrc": 8, "wos": 8}
 TOLERANCE = {"all": 0.35, "sentence": 1e-4}
 
 
-def config_data(tasks: tuple[str, ...], engine: str, batch_factor: int = 1, **train: Any) -> dict[str, Any]:
+def config_data(
+    tasks: tuple[str, ...], engine: str, *, dev: bool = False, dropout: float = 0.0, **train: Any
+) -> dict[str, Any]:
     settings: dict[str, dict[str, Any]] = {}
     for t in tasks:
         suffix = "tsv" if t in ("ner", "dp") else "json"
-        settings[t] = {"train": f"{t}_train.{suffix}", "batch_size": BATCH[t] * batch_factor}
+        settings[t] = {"train": f"{t}_train.{suffix}", "batch_size": BATCH[t]}
+        if dev:  # small evaluation batches: several per task for the ranks to share
+            settings[t].update(dev=f"{t}_dev.{suffix}", eval_batch_size=4)
         if tasks == SENTENCE_TASKS:
             # 32 examples = 2 full global batches of 16 per epoch: equal shards at every step.
             settings[t]["max_train_examples"] = 32
@@ -72,8 +96,8 @@ def config_data(tasks: tuple[str, ...], engine: str, batch_factor: int = 1, **tr
         "num_hidden_layers": 1,
         "num_attention_heads": 2,
         "intermediate_size": 64,
-        "hidden_dropout_prob": 0.0,
-        "attention_probs_dropout_prob": 0.0,
+        "hidden_dropout_prob": dropout,
+        "attention_probs_dropout_prob": dropout,
     }
     return {
         "encoder": {
@@ -100,57 +124,80 @@ NAN_STEP = 3
 NAN_RUNS = {f"nan-{engine}": engine for engine in ENGINES}
 
 
-def write_config(
-    path: Path, tasks: tuple[str, ...], engine: str, batch_factor: int = 1, **train: Any
-) -> Path:
-    path.write_text(yaml.safe_dump(config_data(tasks, engine, batch_factor, **train)), encoding="utf-8")
+# Gradient accumulation: one all-reduce per optimizer step, both engines.
+ACCUM = 4
+ACCUM_RUNS = {f"accum-{engine}": engine for engine in ENGINES}
+# Trained with dev data: the final evaluation is shared by the ranks.
+EVAL_RUN = "eval-loop"
+# Dropout on, constant learning rate: the full run vs. the same run stopped at RESUME_AT and resumed.
+RESUME_AT = 4
+RESUME_RUNS = {f"{kind}-{engine}": engine for kind in ("full", "resumed") for engine in ENGINES}
+
+
+def write_config(path: Path, tasks: tuple[str, ...], engine: str, **options: Any) -> Path:
+    path.write_text(yaml.safe_dump(config_data(tasks, engine, **options)), encoding="utf-8")
     return path
+
+
+def launch(argv: list[str], **env: str) -> None:
+    """``torchrun --nproc_per_node 2 tests/_train_entry.py ARGV``; fails the test on a non-zero exit."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **env}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}"]
+    done = subprocess.run(
+        [*torchrun, str(ENTRY), *argv], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
 
 @pytest.fixture(scope="module")
 def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Train every run of RUNS under one ``torchrun --nproc_per_node 2`` launch; their outputs' root."""
+    """Train every run of this file under one ``torchrun --nproc_per_node 2`` launch; their outputs' root."""
     root = tmp_path_factory.mktemp("ddp")
-    argv: list[str] = []
+    runs: list[list[str]] = []
+
+    def train(name: str, tasks: tuple[str, ...], engine: str, *switches: str, **options: Any) -> None:
+        config = write_config(root / f"{name}.yaml", tasks, engine, **options)
+        runs.append(["train", "--config", str(config), "--output", str(root / name), *switches])
+
     for name, (tasks, engine) in RUNS.items():
-        config = write_config(root / f"{name}.yaml", tasks, engine)
-        argv += [SEPARATOR] if argv else []
-        argv += ["train", "--config", str(config), "--output", str(root / name)]
+        train(name, tasks, engine, NO_DROPOUT)
     for name, engine in NAN_RUNS.items():
-        config = write_config(root / f"{name}.yaml", ALL_TASKS, engine, nan_policy="skip")
-        argv += [SEPARATOR, "train", "--config", str(config), "--output", str(root / name)]
-        argv += [NAN_AT, f"{NAN_STEP}:1"]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "KLUE_MTL_TEST_DRAWS": "1",
-        "KLUE_MTL_TEST_NO_DROPOUT": "1",
-    }
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}"]
-    done = subprocess.run([*launch, str(ENTRY), *argv], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+        train(name, ALL_TASKS, engine, NO_DROPOUT, NAN_AT, f"{NAN_STEP}:1", nan_policy="skip")
+    for name, engine in ACCUM_RUNS.items():
+        train(name, SENTENCE_TASKS, engine, gradient_accumulation_steps=ACCUM)
+    train(EVAL_RUN, ALL_TASKS, "loop", dev=True)
+    for name, engine in RESUME_RUNS.items():
+        resumed = name.startswith("resumed")
+        steps = {"max_steps": RESUME_AT} if resumed else {}
+        options = {"dropout": 0.1, "lr_scheduler": "constant", "warmup_ratio": 0.0, **steps}
+        train(name, ALL_TASKS, engine, **options)
+        if resumed:  # the same run continued to STEPS
+            runs.append([*runs[-1], "--resume", f"train.max_steps={STEPS}"])
+    argv = [arg for run in runs for arg in [SEPARATOR, *run]][1:]
+    launch(argv, KLUE_MTL_TEST_DRAWS="1", KLUE_MTL_TEST_ALLREDUCES="1", KLUE_MTL_TEST_PREDICTIONS="1")
     return root
 
 
 @pytest.fixture(scope="module")
 def single_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Each run of RUNS in this process with twice the per-task batch size: draws, initial and final weights."""
+    """Each run of RUNS in this process, same config: draws, initial and final weights, budget."""
     root = tmp_path_factory.mktemp("single")
     results = {}
     with pytest.MonkeyPatch.context() as mp:
         log_draws(mp.setattr)
         instrument_sessions(no_dropout=True, set_attr=mp.setattr)
         for name, (tasks, engine) in RUNS.items():
-            config = write_config(root / f"{name}.yaml", tasks, engine, batch_factor=WORLD)
-            session = mtl.training.session.build_session(load_config(config), root / name, progress=False)
+            cfg = load_config(write_config(root / f"{name}.yaml", tasks, engine))
+            session = mtl.training.session.build_session(cfg, root / name, progress=False)
             without_dropout(session.model)
+            budget = [asdict(row) for row in budget_rows(cfg, session.train_sizes())]
             initial = {k: v.detach().clone() for k, v in session.model.state_dict().items()}
             ENGINES[engine](session, progress=False)
             results[name] = {
                 "draws": read_draws(root / name / "draws-rank0.jsonl"),
                 "initial": initial,
                 "final": {k: v.detach().clone() for k, v in session.model.state_dict().items()},
+                "budget": budget,
             }
     return results
 
@@ -169,6 +216,7 @@ def test_ranks_train_the_same_task_on_disjoint_halves_of_the_global_batch(
         assert all(s["task"] == single["task"] for s in shards), f"step {step}: ranks train different tasks"
         parts = [set(s["indices"]) for s in shards]
         assert set.union(*parts) == set(single["indices"]), f"step {step}: shards do not cover the batch"
+        assert max(map(len, parts)) <= per_rank_batch_size(BATCH[single["task"]], WORLD)
         if len(single["indices"]) >= WORLD:
             assert not set.intersection(*parts), f"step {step}: ranks share examples"
 
@@ -193,14 +241,135 @@ def test_ddp_weights_match_single_process_training_with_the_same_global_batch(
 
 @pytest.mark.slow
 def test_a_nan_loss_on_one_rank_is_skipped_by_every_rank(ddp_runs: Path) -> None:
-    from mtl.training.checkpoint import load_training_state
-
     weights = {}
     for name, engine in NAN_RUNS.items():
         state = load_training_state(ddp_runs / name / "last")
-        assert state.step == STEPS and state.extra["skipped_batches"] == 1, engine
+        assert state.step == STEPS and state.extra["skipped_steps"] == 1, engine
         weights[engine] = load_file(str(ddp_runs / name / "last" / "model.safetensors"))
         assert all(torch.isfinite(t).all() for t in weights[engine].values()), engine
     # Both engines skip the same way (no gradient from that batch on any rank): same weights.
     for key, tensor in weights["loop"].items():
         torch.testing.assert_close(tensor, weights["trainer"][key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(RUNS))
+def test_the_epochs_table_of_two_processes_is_the_one_of_one_process(
+    name: str, ddp_runs: Path, single_process: dict[str, dict[str, Any]]
+) -> None:
+    budget = json.loads((ddp_runs / name / "budget.json").read_text(encoding="utf-8"))
+    assert budget["world_size"] == WORLD
+    single = {row["task"]: row for row in single_process[name]["budget"]}
+    for row in budget["tasks"]:
+        assert row["per_rank_batch_size"] == row["batch_size"] // WORLD
+        table = ("train_size", "batch_size", "probability", "batches", "examples", "epochs", "target_epochs")
+        assert {k: row[k] for k in table} == {k: single[row["task"]][k] for k in table}, row["task"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ACCUM_RUNS))
+def test_gradients_are_all_reduced_once_per_optimizer_step_under_accumulation(
+    name: str, ddp_runs: Path
+) -> None:
+    for rank in range(WORLD):
+        log = (ddp_runs / name / f"allreduces-rank{rank}.txt").read_text(encoding="utf-8")
+        # The batches drawn when each all-reduce completed: after the last micro-batch of each step.
+        assert [int(n) for n in log.split()] == [ACCUM * step for step in range(1, STEPS + 1)], rank
+
+
+@pytest.mark.slow
+def test_ranks_share_the_evaluation_and_score_what_one_process_scores(ddp_runs: Path, tmp_path: Path) -> None:
+    run = ddp_runs / EVAL_RUN
+    predicted = [read_draws(run / f"predicted-rank{rank}.jsonl") for rank in range(WORLD)]
+    for task in ALL_TASKS:
+        counts = [sum(row["features"] for row in rows if row["task"] == task) for rows in predicted]
+        total = next(row["total"] for row in predicted[0] if row["task"] == task)
+        assert sum(counts) == total and max(counts) < total, (task, counts, total)
+    # The same weights (the final checkpoint) evaluated by one process: the same scoreboard.
+    assert main(["evaluate", "--checkpoint", str(run / "last"), "--output", str(tmp_path)]) == 0
+    shared, alone = (json.loads((d / "scoreboard.json").read_text(encoding="utf-8")) for d in (run, tmp_path))
+    metrics = {row["task"]: row["metrics"] for row in alone["rows"]}
+    assert metrics.keys() == set(ALL_TASKS)
+    assert {row["task"]: row["metrics"] for row in shared["rows"]} == metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_two_process_run_stopped_and_resumed_ends_bitwise_where_the_full_run_ends(
+    engine: str, ddp_runs: Path
+) -> None:
+    full = load_file(str(ddp_runs / f"full-{engine}" / "last" / "model.safetensors"))
+    resumed = load_file(str(ddp_runs / f"resumed-{engine}" / "last" / "model.safetensors"))
+    assert load_training_state(ddp_runs / f"resumed-{engine}" / "last").step == STEPS
+    assert len(load_training_state(ddp_runs / f"resumed-{engine}" / "last").rng) == WORLD
+    for key, tensor in full.items():
+        assert torch.equal(tensor, resumed[key]), key
+
+
+# -- resuming on another number of devices or processes (no launch needed) --------------------------
+def test_random_states_of_two_gpus_resume_on_a_machine_with_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    restored: list[int] = []
+
+    def set_rng_state(state: torch.Tensor, device: int = 0) -> None:
+        if device >= 1:  # what CUDA says about a device this machine lacks
+            raise RuntimeError(f"invalid device ordinal {device}")
+        restored.append(device)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", set_rng_state)
+    monkeypatch.setattr(torch.cuda.random, "set_rng_state", set_rng_state)
+    saved = {**capture_cpu_rng(), "cuda": [torch.zeros(16, dtype=torch.uint8)] * 2}
+    restore_rng(saved)
+    assert restored == [0]
+    assert "2 GPU(s), this machine has 1" in capsys.readouterr().out
+
+
+def capture_cpu_rng() -> dict[str, Any]:
+    state = capture_rng()
+    state.pop("cuda", None)
+    return state
+
+
+def resume_session(rank: int, world_size: int, states: list[dict[str, Any]]) -> Any:
+    """What :func:`mtl.training.run.start_rng` reads of a session resumed from ``states``."""
+    return SimpleNamespace(
+        resume_state=TrainingState(rng=states),
+        rank=rank,
+        world_size=world_size,
+        is_main=rank == 0,
+        cfg=SimpleNamespace(train=SimpleNamespace(seed=7)),
+    )
+
+
+def test_each_rank_resumes_its_own_random_state_and_a_rank_without_one_is_seeded_anew(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    states = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        states.append(capture_cpu_rng())
+    expected = [torch.rand(3, generator=torch.Generator().manual_seed(seed)) for seed in (1, 2, 7)]
+    for rank in (0, 1):
+        start_rng(resume_session(rank, 2, states))
+        assert torch.equal(torch.rand(3), expected[rank]), rank
+    start_rng(resume_session(2, 3, states))  # a third process: no saved state
+    assert torch.equal(torch.rand(3), expected[2])
+    assert "no random state for rank 2" in capsys.readouterr().out
+    start_rng(resume_session(0, 1, states))  # one process: rank 1's state is left unused
+    assert torch.equal(torch.rand(3), expected[0])
+    assert "those of rank 1..1 are not used" in capsys.readouterr().out
+
+
+def test_the_trainer_refuses_to_split_batches_with_data_parallel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One process seeing two GPUs: the Trainer would wrap the model in nn.DataParallel.
+    monkeypatch.setattr(TrainingArguments, "n_gpu", property(lambda self: 2))
+    config = write_config(tmp_path / "c.yaml", ("ynat",), "trainer")
+    status = main(["train", "--config", str(config), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "torchrun --nproc_per_node 2" in err and "Traceback" not in err

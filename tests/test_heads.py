@@ -195,15 +195,6 @@ EXPECTED_PREDICTION_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These tensors are tiny: extra intra-op threads only add contention on a shared 2-core box.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _without(batch: Batch, keys: tuple[str, ...]) -> Batch:
     return {key: value for key, value in batch.items() if key not in keys}
 

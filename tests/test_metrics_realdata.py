@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from functools import cache
 from pathlib import Path
 
@@ -138,13 +137,10 @@ def test_ner_dev_gold_entities_and_gold_vs_gold() -> None:
     assert ner_metrics(texts, gold, gold) == {"entity_f1": 100.0, "char_f1": 100.0}
 
 
-def test_ner_dev_matches_seqeval_and_is_fast() -> None:
+def test_ner_dev_matches_seqeval() -> None:
     texts, gold = ner_dev()
     pred = _noisy_tags(np.random.default_rng(13), gold)
-    started = time.perf_counter()
-    full = ner_metrics(texts, gold, pred)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.5, f"NER metrics on 5,000 sentences took {elapsed:.2f} s"
+    full = ner_metrics(texts, gold, pred)  # its speed: `klue-mtl bench` (metrics_seconds)
     assert 0 < full["entity_f1"] < 100 and 0 < full["char_f1"] < 100
     # seqeval needs ~17 s for the whole dev set: compare on a 1,000-sentence slice
     part = slice(0, 1000)

@@ -20,7 +20,7 @@ from mtl.config import EncoderConfig, RunConfig, TaskConfig, load_config
 from mtl.errors import KlueInputError
 from mtl.modeling.encoder import build_encoder
 from mtl.modeling.tokenizer import build_offline_tokenizer
-from mtl.training.budget import budget_rows, declared_sizes, sampler_settings
+from mtl.training.budget import budget_rows, declared_sizes, solve_probabilities
 from mtl.training.optim import build_optimizer, build_scheduler
 from mtl.training.session import build_model, build_session
 from samplers import TemperatureSampler
@@ -59,7 +59,8 @@ def test_budget_command_prints_the_table_without_data(capsys: pytest.CaptureFixt
     assert main(["budget", "--config", str(CONFIGS / "klue_roberta_base.yaml")]) == 0
     out = capsys.readouterr().out
     assert "max_steps 56000" in out
-    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    shares = out.split("\nWork")[0]  # the first table; the work table follows
+    rows = {line.split("|")[1].strip(): line for line in shares.splitlines() if line.startswith("| ")}
     assert set(BASELINE_EPOCHS) <= set(rows)
     for task, line in rows.items():
         if task in BASELINE_EPOCHS:
@@ -108,7 +109,7 @@ def test_epoch_targets_that_do_not_fit_name_the_steps_they_need() -> None:
     )
     cfg.train.max_steps = 100
     with pytest.raises(KlueInputError, match=r"need 400 steps.*max_steps 100"):
-        sampler_settings(cfg, {"ynat": 1000, "nli": 1000})
+        solve_probabilities(cfg, {"ynat": 1000, "nli": 1000})
 
 
 def test_epochs_and_anneal_together_is_a_config_error(tmp_path: Path) -> None:

@@ -358,7 +358,7 @@ def test_nan_loss_under_skip_policy_skips_the_batch_and_counts_it_in_both_engine
         assert status == 0, err
         assert state["task"] is not None
         saved = load_training_state(out / "last")
-        assert saved.step == 8 and saved.extra["skipped_batches"] == 1
+        assert saved.step == 8 and saved.extra["skipped_steps"] == 1
         weights[engine] = load_weights(out / "last")
         assert all(torch.isfinite(w).all() for w in weights[engine].values()), engine
     # A skipped batch leaves no gradient in either engine: they still reach the same weights.
@@ -662,16 +662,27 @@ def stop_with(sig: signal.Signals, config: Path, out: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("engine", "random_kills", "sig"),
-    # Each process start costs seconds (more for the Trainer): 3 SIGKILLs for the loop, 2 for the Trainer.
-    [("loop", 2, signal.SIGTERM), ("trainer", 1, signal.SIGINT)],
-    ids=["loop", "trainer"],
+    ("engine", "random_kills", "sig", "precision"),
+    # Each process start costs seconds (more for the Trainer): 3 SIGKILLs for the loop, 2 for the
+    # Trainer; under fp16 (loss scaler state in the checkpoint) one random kill each.
+    [
+        ("loop", 2, signal.SIGTERM, "fp32"),
+        ("trainer", 1, signal.SIGINT, "fp32"),
+        ("loop", 1, signal.SIGTERM, "fp16"),
+        ("trainer", 1, signal.SIGTERM, "fp16"),
+    ],
+    ids=["loop", "trainer", "loop-fp16", "trainer-fp16"],
 )
 def test_killed_and_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one(
-    engine: str, random_kills: int, sig: signal.Signals, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    engine: str,
+    random_kills: int,
+    sig: signal.Signals,
+    precision: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     steps = 40  # enough runway that the kills land mid-run even when steps are fast
-    config = samples_config(tmp_path, engine, steps, extra_tasks=MLM_TASK)
+    config = samples_config(tmp_path, engine, steps, {"precision": precision}, extra_tasks=MLM_TASK)
     status, err = run_cli(["train", "--config", str(config), "--output", str(tmp_path / "reference")], capsys)
     assert status == 0, err
     reference = load_weights(tmp_path / "reference" / "last")

@@ -21,12 +21,12 @@ from torch import nn
 from mtl.batching.stream import MultiTaskStream
 from mtl.config import load_config
 from mtl.errors import KlueInputError
-from mtl.training.budget import budget_rows, declared_sizes, format_table
+from mtl.training.budget import budget_report, budget_rows, declared_sizes, format_table
 from mtl.training.strategies import check_strategies
 from mtl.training.strategies.aggregation import aggregated_backward, build_aggregator, encoder_outputs
 from mtl.training.strategies.weighting import DynamicWeightAverage, UncertaintyWeighting, build_weighting
 from samplers import TemperatureSampler
-from samplers.groups import draw_rest, inclusion_probabilities
+from samplers.groups import inclusion_probabilities
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 
@@ -45,39 +45,9 @@ def brute_force_inclusion(p: list[float], k: int) -> list[float]:
     return out
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 5])
-def test_inclusion_probabilities_match_enumeration_and_the_draws(k: int) -> None:
-    p = [0.4, 0.25, 0.2, 0.1, 0.05]
-    exact = inclusion_probabilities(np.array(p), k)
-    np.testing.assert_allclose(exact, brute_force_inclusion(p, k), rtol=1e-12)
-    assert exact.sum() == pytest.approx(k)
-    rng = np.random.default_rng(0)
-    seen = np.zeros(len(p))
-    first = np.random.default_rng(1).choice(len(p), size=20000, p=p)
-    for f in first:
-        group = draw_rest(int(f), p, k, rng)
-        assert len(set(group)) == k and group[0] == f
-        seen[group] += 1
-    np.testing.assert_allclose(seen / 20000, exact, atol=0.015)
-
-
-def test_budget_counts_each_task_once_per_group_it_is_in(tmp_path: Path) -> None:
-    every = load_config(DEMO, ["train.tasks_per_step=8", "train.max_steps=100"])
-    sizes = declared_sizes(every)
-    # Eight of eight tasks: every task is in every group, whatever its sampling probability.
-    assert all(r.batches == pytest.approx(100) for r in budget_rows(every, sizes))
-    two = load_config(DEMO, ["train.tasks_per_step=2", "train.max_steps=100", "train.aggregator=upgrad"])
-    rows = budget_rows(two, sizes)
-    sampler = TemperatureSampler(sizes, temperature=2.0, seed=42)
-    p = sampler.probabilities()
-    expected = brute_force_inclusion([p[t] for t in sizes], 2)
-    assert [r.batches for r in rows] == pytest.approx([100 * e for e in expected])
-    assert "one encoder backward per task" in format_table(rows, two, "declared")
-
-
-def test_a_group_stream_draws_distinct_tasks_and_resumes_on_the_same_groups() -> None:
-    sizes = {"a": 50, "b": 30, "c": 20, "d": 10}
-    data = {
+def fake_data(sizes: dict[str, int]) -> dict[str, SimpleNamespace]:
+    """Just enough of each task's data for a stream to draw groups (never batches)."""
+    return {
         name: SimpleNamespace(
             train=SimpleNamespace(features=[0] * n, lengths=[8] * n),
             task=SimpleNamespace(settings=SimpleNamespace(batch_size=4)),
@@ -85,17 +55,53 @@ def test_a_group_stream_draws_distinct_tasks_and_resumes_on_the_same_groups() ->
         for name, n in sizes.items()
     }
 
-    def stream() -> MultiTaskStream:
-        kw = {"temperature": 1.0, "cap": None, "anneal_to": None, "total_draws": 100, "seed": 3}
-        return MultiTaskStream(data, **kw, tasks_per_step=3)  # type: ignore[arg-type]
 
-    first = stream()
+def group_stream(probabilities: dict[str, float], k: int, seed: int = 3) -> MultiTaskStream:
+    sizes = dict.fromkeys(probabilities, 10)
+    # temperature inf: a uniform base times the weights, i.e. exactly these probabilities
+    sampler = TemperatureSampler(sizes, temperature=math.inf, seed=seed, weights=probabilities)
+    return MultiTaskStream(fake_data(sizes), sampler=sampler, seed=seed, tasks_per_step=k)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_inclusion_probabilities_match_enumeration_and_the_streams_groups(k: int) -> None:
+    p = {"a": 0.4, "b": 0.25, "c": 0.2, "d": 0.1, "e": 0.05}
+    exact = inclusion_probabilities(np.array(list(p.values())), k)
+    np.testing.assert_allclose(exact, brute_force_inclusion(list(p.values()), k), rtol=1e-12)
+    assert exact.sum() == pytest.approx(k)
+    stream = group_stream(p, k)
+    seen = dict.fromkeys(p, 0)
+    for _ in range(20000):
+        group = stream.draw_group()
+        assert len(set(group)) == k
+        for task in group:
+            seen[task] += 1
+    np.testing.assert_allclose([seen[t] / 20000 for t in p], exact, atol=0.015)
+
+
+def test_budget_counts_each_task_once_per_group_it_is_in() -> None:
+    every = load_config(DEMO, ["train.tasks_per_step=8", "train.max_steps=100"])
+    sizes = declared_sizes(every)
+    # Eight of eight tasks: every task is in every group, whatever its sampling probability.
+    assert all(r.batches == pytest.approx(100) for r in budget_rows(every, sizes))
+    two = load_config(DEMO, ["train.tasks_per_step=2", "train.max_steps=100", "train.aggregator=upgrad"])
+    rows = budget_rows(two, sizes)
+    p = TemperatureSampler(sizes, temperature=2.0, seed=42).probabilities()
+    expected = brute_force_inclusion([p[t] for t in sizes], 2)
+    assert [r.batches for r in rows] == pytest.approx([100 * e for e in expected])
+    table = format_table(two, budget_report(two, rows, "declared", 1, None))
+    assert "200 batches in all" in table and "one encoder backward per task" in table
+
+
+def test_a_group_stream_resumes_on_the_same_groups() -> None:
+    p = {"a": 0.5, "b": 0.3, "c": 0.15, "d": 0.05}
+    first = group_stream(p, 3)
     head = [first.draw_group() for _ in range(5)]
     state = first.state_dict()
     later = [first.draw_group() for _ in range(30)]
     assert all(len(set(g)) == 3 for g in head + later)
-    assert {g[0] for g in later} > {"a"}  # the first task varies with the sampler
-    again = stream()
+    assert len({g[0] for g in later}) > 1  # the first task varies with the sampler
+    again = group_stream(p, 3)
     again.load_state_dict(state)
     assert [again.draw_group() for _ in range(30)] == later
 

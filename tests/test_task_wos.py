@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -480,7 +479,6 @@ def test_round_trip_of_bundled_samples_scores_100(tokenizer, split):
 @pytest.mark.slow
 def test_overfit_bundled_train_samples():
     records = WosTask().read(sample_path("wos", "train"))
-    started = time.perf_counter()
     # Slow to converge: the slot_gate head starts its slot queries near zero (see the report), so the
     # gates need ~100 epochs of these 97 turns; 160 tokens keep every value of the samples in view.
     metrics, preds = overfit(
@@ -492,9 +490,8 @@ def test_overfit_bundled_train_samples():
         max_length=160,
         ontology=str(SAMPLES_DIR / "ontology.json"),
     )
-    elapsed = time.perf_counter() - started
     assert len(preds) == len(WosTask().gold_units(records))
-    assert metrics["joint_goal_accuracy"] >= 95.0, (metrics, elapsed)
+    assert metrics["joint_goal_accuracy"] >= 95.0, metrics
 
 
 # -- real data --------------------------------------------------------------------------------------
@@ -512,17 +509,13 @@ def test_real_dev_featurizes_decodes_and_scores(tokenizer, tmp_path):
     task.setup(TaskConfig(max_length=510, ontology=str(real_file("ontology.json"))), tokenizer)
     assert len(task.resources["slots"]) == 45
     records = task.read(gold_path)
-    started = time.perf_counter()
     feats = featurize(task, records, progress=False)
-    featurize_s = time.perf_counter() - started
     gold = task.gold_units(records)
     assert len(feats) == len(gold)
     assert max(len(ids) for ids in feats["input_ids"]) <= 510
 
     # A perfect head: the ceiling of the design on real dev (documented in mtl/tasks/wos.py).
-    started = time.perf_counter()
     oracle = task.decode(records, feats, oracle_outputs(feats))
-    decode_s = time.perf_counter() - started
     by_key = {task.key_of(p): p for p in oracle}
     ceiling = task.compute_metrics(list(gold.values()), [by_key[k] for k in gold])
     assert ceiling["joint_goal_accuracy"] >= 93.0 and ceiling["slot_f1"] >= 99.5, ceiling
@@ -543,4 +536,3 @@ def test_real_dev_featurizes_decodes_and_scores(tokenizer, tmp_path):
     result = score("wos", gold_path, pred_path)
     assert result["n"] == len(gold)
     assert result["metrics"]["joint_goal_accuracy"] < 5.0
-    assert featurize_s < 60 and decode_s < 30

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -130,12 +129,11 @@ def test_each_call_returns_an_independent_tokenizer():
     assert second.convert_tokens_to_ids("<subj>") == UNK
 
 
-def test_cold_build_is_fast():
+def test_a_cold_build_gives_the_warm_tokenizer():
+    warm = build_offline_tokenizer().get_vocab()
     tokmod.offline_vocabulary.cache_clear()
     tokmod._backend_json.cache_clear()
-    start = time.perf_counter()
-    build_offline_tokenizer()
-    assert time.perf_counter() - start < 2.0
+    assert build_offline_tokenizer().get_vocab() == warm  # its speed: `klue-mtl bench` (tokenizer_seconds)
 
 
 def test_save_and_reload_through_auto_tokenizer(tmp_path: Path, tok):

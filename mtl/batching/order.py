@@ -3,8 +3,10 @@
 Each epoch shuffles the task's features, sorts them by length inside chunks of
 ``group_factor`` batches (so a batch holds similar lengths and pads little), cuts the batches and
 shuffles their order. The order depends only on (seed, epoch), so the state is two integers.
-Under DDP every rank builds the same global batches of ``batch_size * world_size`` and takes its
-own slice, so all ranks train the same task on different shards at every step.
+``batch_size`` is global: under DDP every rank builds the same global batches of ``batch_size`` rows
+and takes every ``world_size``-th row from its rank on (:func:`~mtl.training.budget.per_rank_batch_size`
+rows; a short last batch splits as evenly as it can), so all ranks train the same task on different
+shards at every step, and a run draws the same batches at any world size.
 """
 
 from __future__ import annotations
@@ -44,13 +46,13 @@ class TaskBatches:
         """The global batches of one epoch, in the order they are drawn."""
         rng = np.random.default_rng([self.seed, epoch])
         perm = rng.permutation(len(self.lengths))
-        global_size = self.batch_size * self.world_size
-        chunk = global_size * self.group_factor
+        size = self.batch_size
+        chunk = size * self.group_factor
         batches: list[np.ndarray] = []
         for start in range(0, len(perm), chunk):
             part = perm[start : start + chunk]
             part = part[np.argsort(-self.lengths[part], kind="stable")]
-            batches.extend(part[i : i + global_size] for i in range(0, len(part), global_size))
+            batches.extend(part[i : i + size] for i in range(0, len(part), size))
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -71,8 +73,8 @@ class TaskBatches:
 
     @property
     def batches_per_epoch(self) -> int:
-        """Number of optimizer-visible batches in one pass over the task."""
-        return -(-len(self.lengths) // (self.batch_size * self.world_size))
+        """Number of global batches in one pass over the task (the same at any world size)."""
+        return -(-len(self.lengths) // self.batch_size)
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable position in the stream."""
@@ -88,3 +90,8 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Deterministic evaluation batches, longest first (pads least, fails fast on memory)."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def longest_batch(lengths: np.ndarray, batch_size: int) -> list[int]:
+    """Indices of the ``batch_size`` longest features: the batch whose activations peak."""
+    return [int(i) for i in np.argsort(-np.asarray(lengths), kind="stable")[:batch_size]]

@@ -117,14 +117,28 @@ def prepare(
             if cut is not None:
                 records[(name, "train")], records[(name, "dev")] = cut
     for (name, split), recs in records.items():
-        task = prepared[name].task
-        feats = featurize(task, recs, cache_dir=cache_dir, progress=progress)
-        if len(feats) == 0:
-            raise KlueInputError(
-                getattr(cfg.tasks[name], split), None, f"{name} {split}: no features were produced"
-            )
-        setattr(prepared[name], split, Split(recs, feats, feature_lengths(feats)))
+        source = getattr(cfg.tasks[name], split)
+        made = featurize_split(
+            prepared[name].task, recs, source=source, cache_dir=cache_dir, progress=progress
+        )
+        setattr(prepared[name], split, made)
     return prepared
+
+
+def featurize_split(
+    task: Task,
+    records: list[dict[str, Any]],
+    *,
+    source: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> Split:
+    """Featurize ``records`` into a :class:`Split`; records that give no feature at all are an input
+    error naming ``source`` (the file they came from)."""
+    features = featurize(task, records, cache_dir=cache_dir, progress=progress)
+    if records and len(features) == 0:
+        raise KlueInputError(source, None, f"{task.name}: no features were produced")
+    return Split(records, features, feature_lengths(features))
 
 
 def other_task_texts(

@@ -4,7 +4,7 @@ length-grouped batch order gives the indices, the collator pads them.
 It is an endless iterator of ``{"task": name, **tensors}`` dicts with a JSON state, so the custom
 loop and the Trainer see the same batches in the same order and a resumed run continues exactly.
 With ``tasks_per_step`` K > 1 each item is a group ``{"tasks": {name: tensors, ...}}`` of K distinct
-tasks (:mod:`samplers.groups`): the sampler draws the first, a seeded RNG of the stream the rest.
+tasks (:meth:`MultiTaskStream.draw_group`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import torch
 from mtl.batching.collate import batch_for
 from mtl.batching.order import TaskBatches
 from mtl.batching.prepare import TaskData
-from samplers import AnnealSchedule, TemperatureSampler
-from samplers.groups import draw_rest
+from samplers import TaskSampler
 
 
 class MultiTaskStream:
@@ -29,36 +28,21 @@ class MultiTaskStream:
         self,
         data: Mapping[str, TaskData],
         *,
-        temperature: float,
-        cap: int | None,
-        anneal_to: float | None,
-        total_draws: int,
+        sampler: TaskSampler,
         seed: int,
         rank: int = 0,
         world_size: int = 1,
         device: torch.device | str = "cpu",
-        weights: Mapping[str, float] | None = None,
         tasks_per_step: int = 1,
     ) -> None:
-        """``weights`` multiply each task's tempered share (see :mod:`mtl.training.budget`);
+        """``sampler`` picks the task of each batch: the run's, from :func:`mtl.training.budget.build_sampler`;
         ``tasks_per_step`` > 1 yields groups of that many distinct tasks (``train.tasks_per_step``)."""
         self.data = data
         self.device = device
-        sizes = {name: len(td.train.features) for name, td in data.items()}  # type: ignore[union-attr]
-        anneal = AnnealSchedule(temperature, anneal_to, total_draws) if anneal_to is not None else None
-        self.sampler = TemperatureSampler(
-            sizes,
-            temperature=1.0 if anneal else temperature,
-            cap=cap,
-            anneal=anneal,
-            seed=seed,
-            weights=weights,
-        )
+        self.sampler = sampler
+        self.tasks_per_step = tasks_per_step
         # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats them.
         self.rng = np.random.default_rng(seed + 7)
-        self.tasks_per_step = tasks_per_step
-        # The draws that complete each group (None with one task per step: the state stays as it was).
-        self.group_rng = np.random.default_rng(seed + 13) if tasks_per_step > 1 else None
         self.batches = {
             name: TaskBatches(
                 td.train.lengths,  # type: ignore[union-attr]
@@ -74,7 +58,7 @@ class MultiTaskStream:
         return self
 
     def __next__(self) -> dict[str, Any]:
-        if self.group_rng is not None:
+        if self.tasks_per_step > 1:
             return {"tasks": {task: self.task_batch(task) for task in self.draw_group()}}
         task = next(self.sampler)
         return {"task": task, **self.task_batch(task)}
@@ -86,14 +70,19 @@ class MultiTaskStream:
         return td.task.train_batch(batch, self.rng)
 
     def draw_group(self) -> list[str]:
-        """``tasks_per_step`` distinct tasks: the sampler's draw, then the rest renormalised."""
-        first = next(self.sampler)
-        tasks = self.sampler.tasks
-        probabilities = self.sampler.probabilities(self.sampler.step - 1)  # the first draw's step
-        rest = draw_rest(
-            tasks.index(first), [probabilities[t] for t in tasks], self.tasks_per_step, self.group_rng
-        )
-        return [tasks[i] for i in rest]
+        """``tasks_per_step`` distinct tasks, in the order the sampler first draws them.
+
+        Draws from the sampler until that many distinct tasks came up, dropping repeats: for a
+        sampler with probabilities p this is sampling without replacement, each further task with
+        p renormalised over the tasks not drawn yet. Deterministic, and resumed by the sampler's own
+        state (a group may take several draws: the sampler's position runs ahead of the steps).
+        """
+        group: list[str] = []
+        while len(group) < self.tasks_per_step:
+            task = next(self.sampler)
+            if task not in group:
+                group.append(task)
+        return group
 
     def state_dict(self) -> dict[str, Any]:
         """Sampler position and every task's batch-order position (JSON)."""
@@ -101,7 +90,6 @@ class MultiTaskStream:
             "sampler": self.sampler.state_dict(),
             "batches": {k: b.state_dict() for k, b in self.batches.items()},
             "rng": self.rng.bit_generator.state,
-            **({"group_rng": self.group_rng.bit_generator.state} if self.group_rng is not None else {}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -111,5 +99,3 @@ class MultiTaskStream:
             self.batches[name].load_state_dict(s)
         if "rng" in state:  # absent from checkpoints written before masked LM existed
             self.rng.bit_generator.state = state["rng"]
-        if self.group_rng is not None and "group_rng" in state:
-            self.group_rng.bit_generator.state = state["group_rng"]

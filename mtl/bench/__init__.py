@@ -112,6 +112,8 @@ def run_bench(
 
         dev_files = {t: resolve_path(cfg, f) for t, f in plan.data.dev.items()}
         results["serving"] = serving_figures(session, dev, dev_files, plan, Path(tmp) / "serving")
+        say("HTTP serving: analyze vs separate, micro-batching, server memory, a mixed load run")
+        results["http_serving"] = _http_serving(model_size, data_dir, plan.quick, Path(tmp) / "serving")
         del session, tasks, dev
         gc.collect()
 
@@ -123,6 +125,15 @@ def run_bench(
     return results
 
 
+def _http_serving(model_size: str, data_dir: str | Path | None, quick: bool, folder: Path) -> dict[str, Any]:
+    """The ``klue-mtl serve`` figures (mtl/bench/serving.py) on the checkpoint ``serving_figures`` saved."""
+    try:
+        from mtl.bench.serving import serving_bench
+    except ImportError as err:  # the serve extra is not installed
+        return {"skipped": f"{err} (pip install 'klue-mtl[serve]')"}
+    return serving_bench(model_size, data_dir, quick=quick, checkpoint=folder / "serving-checkpoint")
+
+
 def write_report(results: dict[str, Any], output: str | Path) -> tuple[Path, Path]:
     """bench.json and bench.md in ``output``."""
     from mtl.bench.report import render_markdown
@@ -131,7 +142,12 @@ def write_report(results: dict[str, Any], output: str | Path) -> tuple[Path, Pat
     folder.mkdir(parents=True, exist_ok=True)
     json_path, md_path = folder / "bench.json", folder / "bench.md"
     json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
-    md_path.write_text(render_markdown(results), encoding="utf-8")
+    markdown = render_markdown(results)
+    if "targets" in results.get("http_serving", {}):
+        from mtl.bench.serving import render_markdown as serving_markdown
+
+        markdown += "\n" + serving_markdown(results["http_serving"])
+    md_path.write_text(markdown, encoding="utf-8")
     return json_path, md_path
 
 

@@ -22,7 +22,9 @@ def load_dev_splits(
     ``cfg`` must be the run config the training sessions use: the cache key covers the task
     settings, so the sessions built afterwards find these features in ``cache_dir``.
     """
-    tokenizer = load_tokenizer("offline", offline_ok=True)
+    started = time.perf_counter()
+    tokenizer = load_tokenizer("offline", offline_ok=True)  # built from scratch in a fresh process
+    tokenizer_seconds = time.perf_counter() - started
     tasks = {name: setup_task(name, cfg, tokenizer) for name in dev_files}
     add_task_tokens(tokenizer, list(tasks.values()))
     per_task: dict[str, dict[str, Any]] = {}
@@ -54,6 +56,7 @@ def load_dev_splits(
     first = sum(p["first_seconds"] for p in per_task.values())
     cached_total = sum(p["cached_seconds"] for p in per_task.values())
     report = {
+        "tokenizer_seconds": round(tokenizer_seconds, 4),
         "examples": examples,
         "features": sum(p["features"] for p in per_task.values()),
         "read_seconds": round(sum(p["read_seconds"] for p in per_task.values()), 4),

@@ -25,12 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtl.batching.order import longest_batch
 from mtl.config import config_from_dict
-
-
-def longest_batch(lengths: np.ndarray, batch_size: int) -> list[int]:
-    """Indices of the ``batch_size`` longest features."""
-    return [int(i) for i in np.argsort(-np.asarray(lengths), kind="stable")[:batch_size]]
 
 
 def batch_tokens(lengths: np.ndarray, indices: list[int]) -> int:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mtl.config import RunConfig, TaskConfig, config_from_dict, load_config
+from mtl.config import RunConfig, config_from_dict, load_config
 from mtl.errors import KlueInputError
 from mtl.tasks.base import Task
 
@@ -61,7 +61,7 @@ def run_training(
 
     session = build_session(cfg, output, resume=resume, init_from=init_from, only_tasks=tasks)
     if session.is_main:
-        _show_budget(cfg, session.train_sizes(), output, "featurized train data", session.world_size)
+        _show_budget(cfg, session, output)
     if cfg.train.engine == "trainer":
         from mtl.training.trainer import train_with_trainer
 
@@ -81,23 +81,45 @@ def run_training(
     return summary
 
 
-def _show_budget(cfg: RunConfig, sizes: dict[str, int], output: Path | None, source: str, world: int) -> None:
-    """Print the per-task budget table (and write budget.json / budget.md into ``output``)."""
-    from mtl.training.budget import budget_rows, format_table, write_budget
+def _budget(
+    cfg: RunConfig,
+    sizes: dict[str, int],
+    dev_sizes: dict[str, int | None],
+    source: str,
+    world: int,
+) -> tuple[dict[str, Any], str]:
+    """The per-task budget as plain data and as the Markdown table."""
+    from mtl.modeling.encoder import encoder_parameters
+    from mtl.training.budget import budget_report, budget_rows, format_table
 
-    rows = budget_rows(cfg, sizes, world)
-    table = format_table(rows, cfg, source)
+    rows = budget_rows(cfg, sizes, world, dev_sizes)
+    report = budget_report(cfg, rows, source, world, encoder_parameters(cfg.encoder))
+    return report, format_table(cfg, report)
+
+
+def _show_budget(cfg: RunConfig, session: Any, output: Path) -> None:
+    """Print the run's per-task budget table and write budget.json / budget.md into ``output``."""
+    from mtl.training.budget import write_budget
+
+    dev_sizes = {n: len(td.dev.features) if td.dev else 0 for n, td in session.data.items()}
+    report, table = _budget(
+        cfg, session.train_sizes(), dev_sizes, "featurized train and dev data", session.world_size
+    )
     print(table, flush=True)
-    if output is not None:
-        write_budget(output, rows, table, source)
+    write_budget(output, report, table)
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
     """The per-task budget of a config from declared train sizes, without reading any data."""
-    from mtl.training.budget import declared_sizes
+    from mtl.training.budget import declared_dev_sizes, declared_sizes
 
+    if args.nproc < 1:
+        raise KlueInputError(None, "--nproc", f"must be >= 1, got {args.nproc}", kind="key")
     cfg = load_config(args.config, args.overrides)
-    _show_budget(cfg, declared_sizes(cfg), None, "declared train sizes", 1)
+    report, table = _budget(
+        cfg, declared_sizes(cfg), declared_dev_sizes(cfg), "declared train and dev sizes", args.nproc
+    )
+    print(json.dumps(report, indent=2) if args.json else table, end="\n" if args.json else "")
     return 0
 
 
@@ -214,53 +236,42 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from mtl.batching.featurize import feature_lengths, featurize
-    from mtl.batching.prepare import Split, read_split, resolve_path, setup_task
+    from mtl.batching.prepare import featurize_split, read_split
     from mtl.evaluation.inference import evaluate_split
+    from mtl.serving.api import KlueMultiTask
     from mtl.tracking.tensorboard import TensorBoard
-    from mtl.training.checkpoint import load_checkpoint
-    from mtl.training.session import check_heads_fit, check_writable
+    from mtl.training.session import check_writable
 
     checkpoint = Path(args.checkpoint)
-    if (checkpoint / "last").is_dir() and not (checkpoint / "config.json").is_file():
-        raise KlueInputError(
-            checkpoint, None, f"is a run folder, not a checkpoint: pass --checkpoint {checkpoint / 'last'}"
-        )
-    model, tokenizer, resources, run = load_checkpoint(checkpoint)
-    cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
-    tasks = args.tasks or model.tasks
-    for t in tasks:
-        if t not in model.tasks:
-            raise KlueInputError(
-                checkpoint,
-                None,
-                f"the checkpoint has no head for task {t!r} (it has {', '.join(model.tasks)})",
-            )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # The run's own precision (train.precision in the checkpoint's run config), on this device.
+    model = KlueMultiTask.from_pretrained(checkpoint, device=device, dtype="auto")
+    tasks = [model.task(name) for name in args.tasks or model.tasks]
     # Not into the checkpoint: "last" is a link to a hidden versioned folder the next save replaces.
     out = Path(args.output) if args.output else checkpoint.parent / "eval" / checkpoint.name
     check_writable(out)
     # Every dev file is read and validated before any evaluation starts.
     prepared = []
-    for name in tasks:
-        cfg.tasks.setdefault(name, TaskConfig())
-        task = setup_task(name, cfg, tokenizer, resources.get(name))
-        check_heads_fit(model, [task], checkpoint)
+    for task in tasks:
         if args.data_dir:
             path = str(find_dev_file(Path(args.data_dir), task))
-        elif cfg.tasks[name].dev:
-            path = resolve_path(cfg, cfg.tasks[name].dev)  # type: ignore[arg-type]
+        elif task.settings.dev:  # resolved against the run's data_dir when the task was set up
+            path = str(task.settings.dev)
         else:
-            raise KlueInputError(checkpoint, None, f"no dev file known for {name}: pass --data-dir")
-        prepared.append((task, read_split(task, path, "dev", None)))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
+            raise KlueInputError(checkpoint, None, f"no dev file known for {task.name}: pass --data-dir")
+        prepared.append((task, path, read_split(task, path, "dev", None)))
     tb = TensorBoard(out / "tensorboard")
     results, counts, details = {}, {}, []
-    for task, records in prepared:
-        features = featurize(task, records, cache_dir=args.cache_dir)
-        split = Split(records, features, feature_lengths(features))
+    for task, path, records in prepared:
+        split = featurize_split(task, records, source=path, cache_dir=args.cache_dir)
         predictions, metrics = evaluate_split(
-            model, task, split, batch_size=task.settings.eval_batch_size, device=device
+            model.model,
+            task,
+            split,
+            batch_size=task.settings.eval_batch_size,
+            device=model.device,
+            autocast_dtype=model.dtype,
+            progress=True,
         )
         results[task.name], counts[task.name] = metrics, len(task.gold_units(records))
         details.append(_classification_text(task, records, predictions, tb, out))
@@ -312,7 +323,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not os.access(folder, os.W_OK):
         raise KlueInputError(folder, None, "the --output folder is not writable")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = KlueMultiTask.from_pretrained(checkpoint, device=device)
+    model = KlueMultiTask.from_pretrained(checkpoint, device=device, dtype="auto")  # the run's precision
     task = model.task(args.task)
     records = read_split(task, args.input, "test", None, labeled=False)
     # The Python API's code path: one implementation, two front ends.

@@ -101,6 +101,16 @@ def task_choices_help(what: str = "the task") -> str:
     )
 
 
+def add_overwrite(p: argparse.ArgumentParser) -> None:
+    """``--overwrite`` of the commands that write a run folder (train, finetune)."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an output folder that holds a run: removes its checkpoints and logs "
+        "(default: such a folder is an error)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -133,21 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the run in <output> from <output>/last, with its own config (default: a new run)",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start over in an output folder that holds a run: removes its checkpoints and logs "
-        "(default: such a folder is an error)",
-    )
+    add_overwrite(p)
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_train"))
 
     p = sub.add_parser(
         "budget",
-        help="per-task sampling probability, batches, examples and epochs of a config's run, without data",
+        help="per-task sampling probability, batches, examples, epochs, training and evaluation "
+        "tokens and FLOPs of a config's run, without data",
         formatter_class=fmt,
     )
     p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes the run will use (torchrun --nproc_per_node): adds each process's batch size; "
+        "the shares do not change, batch_size being global",
+    )
+    p.add_argument("--json", action="store_true", help="print the budget as JSON (for scripts)")
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_budget"))
 
@@ -166,12 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue an interrupted fine-tuning from <output>/last (default: a new run)",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start over in an output folder that holds a run: removes its checkpoints and logs "
-        "(default: such a folder is an error)",
-    )
+    add_overwrite(p)
     add_overrides(p)
     p.set_defaults(func=_lazy("cmd_finetune"))
 
@@ -230,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for interaction.json and interaction.png (default: <run>/interaction/<checkpoint>)",
     )
     p.set_defaults(func=_lazy_module("mtl.cli.interaction", "cmd_interaction"))
+
+    p = sub.add_parser(
+        "serve",
+        help="serve every task of a checkpoint over HTTP, with a demo page at / (README, Serving)",
+        formatter_class=fmt,
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/best")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    p.add_argument("--device", default="cpu", help="where the model runs (cpu, cuda, cuda:1...)")
+    p.add_argument("--max-batch", type=int, default=32, help="inputs per micro-batch (one model call)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for others")
+    p.add_argument("--max-queue", type=int, default=512, help="inputs waiting at once; beyond: 503")
+    p.add_argument("--max-inputs", type=int, default=64, help="inputs per request; beyond: 413")
+    p.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body size; beyond: 413")
+    p.set_defaults(func=_lazy_module("mtl.serving.server", "cmd_serve"))
 
     p = sub.add_parser(
         "compare-engines",

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mtl.data import hub
 from mtl.data.io import iter_jsonl, read_text
@@ -123,10 +124,6 @@ def is_int(value: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------------------- labels
-# label_from_name (official files) or label_from_id (hub rows): (obj, key, labels, path, where) -> id
-LabelOf = Callable[[Mapping[str, Any], str, tuple[str, ...], "str | Path", Where], int]
-
-
 def label_from_name(
     obj: Mapping[str, Any], key: str, labels: tuple[str, ...], path: str | Path, where: Where
 ) -> int:
@@ -247,6 +244,67 @@ def read_task(
 def as_row_list(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Materialise hub rows (a list, a generator or a ``datasets.Dataset``) once."""
     return rows if isinstance(rows, list) else list(rows)
+
+
+# ------------------------------------------------------------------------------ JSON-list readers
+@dataclass(frozen=True)
+class Item:
+    """Where one JSON record sits (for messages) and how its gold is read."""
+
+    path: str | Path
+    where: str  # the record's guid, or ``#index``
+    labeled: bool  # False: the gold is not read (an input file to predict on)
+    official: bool  # the release file (label names) rather than hub rows (label ids)
+
+    def label(self, obj: Mapping[str, Any], key: str, labels: tuple[str, ...]) -> int | None:
+        """The label id under ``key`` (a name in the release, an id on the hub); None when unlabeled."""
+        if not self.labeled:
+            return None
+        label_of = label_from_name if self.official else label_from_id
+        return label_of(obj, key, labels, self.path, self.where)
+
+
+#: builds one record from a JSON object whose unique string ``guid`` the reader already checked
+BuildRecord = Callable[[Mapping[str, Any], str, Item], R]
+
+
+class JsonListReader(Generic[R]):
+    """The reader of a task whose release file is a JSON list of records with a unique ``guid``
+    (YNAT, NLI, STS, RE, WoS); hub rows have the same shape. The task's module gives the one thing
+    that differs, how an object becomes a record (``build``), and exposes :meth:`read` and
+    :meth:`from_hub_rows` as its own."""
+
+    def __init__(self, task: str, build: BuildRecord[R]) -> None:
+        self.task = task
+        self.build = build
+
+    def read(self, path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[R]:
+        """Read records from an official file, a hub export or a ``hub:`` spec (see the module docstring)."""
+        return read_task(
+            path,
+            task=self.task,
+            official_json=lambda data, p, lab: self.records(data, p, labeled=lab, official=True),
+            from_hub_rows=self.from_hub_rows,
+            labeled=labeled,
+            split=split,
+        )
+
+    def from_hub_rows(
+        self, rows: Iterable[Mapping[str, Any]], *, source: str, labeled: bool = True, split: str = "dev"
+    ) -> list[R]:
+        """Turn hub-schema rows (label ids) into records; ``source`` names the input in errors."""
+        return self.records(as_row_list(rows), source, labeled=labeled, official=False)
+
+    def records(self, items: list[Any], path: str | Path, *, labeled: bool, official: bool) -> list[R]:
+        """One record per JSON object of ``items``: each an object with a string guid, no guid twice."""
+        guids = GuidSet(path)
+        out: list[R] = []
+        for i, obj in enumerate(items):
+            where = locate(obj, i, path)
+            guid = get_str(obj, "guid", path, where)
+            guids.add(guid, f"#{i}")
+            out.append(self.build(obj, guid, Item(path, where, labeled, official)))
+        return require_records(out, path)
 
 
 # ------------------------------------------------------------------------------------ TSV blocks

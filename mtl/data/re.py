@@ -10,7 +10,7 @@ every entity must satisfy ``sentence[start_idx:end_idx + 1] == word`` and have a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +18,6 @@ from mtl.data import common
 from mtl.data.labels import RE_ENTITY_TYPES, RE_LABELS
 from mtl.data.records import Entity, ReRecord
 from mtl.errors import KlueInputError
-
-
-def read(path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[ReRecord]:
-    """Read RE records from an official file, a hub export or a ``hub:`` spec."""
-    return common.read_task(
-        path,
-        task="re",
-        official_json=_from_official,
-        from_hub_rows=from_hub_rows,
-        labeled=labeled,
-        split=split,
-    )
-
-
-def from_hub_rows(
-    rows: Iterable[Mapping[str, Any]], *, source: str, labeled: bool = True, split: str = "dev"
-) -> list[ReRecord]:
-    """Turn hub-schema rows (label ids) into records; ``source`` names the input in errors."""
-    return _records(common.as_row_list(rows), source, labeled, common.label_from_id)
-
-
-def _from_official(data: Any, path: Path, labeled: bool) -> list[ReRecord]:
-    return _records(data, path, labeled, common.label_from_name)
 
 
 def _entity(obj: Mapping[str, Any], key: str, sentence: str, path: str | Path, where: str) -> Entity:
@@ -69,22 +46,19 @@ def _entity(obj: Mapping[str, Any], key: str, sentence: str, path: str | Path, w
     return Entity(word=word, start=start, end=end, type=etype)
 
 
-def _records(items: list[Any], path: str | Path, labeled: bool, label_of: common.LabelOf) -> list[ReRecord]:
-    guids = common.GuidSet(path)
-    out: list[ReRecord] = []
-    for i, obj in enumerate(items):
-        where = common.locate(obj, i, path)
-        guid = common.get_str(obj, "guid", path, where)
-        guids.add(guid, f"#{i}")
-        sentence = common.get_str(obj, "sentence", path, where)
-        out.append(
-            ReRecord(
-                guid=guid,
-                sentence=sentence,
-                subject=_entity(obj, "subject_entity", sentence, path, where),
-                object=_entity(obj, "object_entity", sentence, path, where),
-                label=label_of(obj, "label", RE_LABELS, path, where) if labeled else None,
-                source=common.get_str(obj, "source", path, where),
-            )
-        )
-    return common.require_records(out, path)
+def _record(obj: Mapping[str, Any], guid: str, item: common.Item) -> ReRecord:
+    path, where = item.path, item.where
+    sentence = common.get_str(obj, "sentence", path, where)
+    return ReRecord(
+        guid=guid,
+        sentence=sentence,
+        subject=_entity(obj, "subject_entity", sentence, path, where),
+        object=_entity(obj, "object_entity", sentence, path, where),
+        label=item.label(obj, "label", RE_LABELS),
+        source=common.get_str(obj, "source", path, where),
+    )
+
+
+_reader = common.JsonListReader("re", _record)
+read = _reader.read
+from_hub_rows = _reader.from_hub_rows

@@ -10,7 +10,7 @@ not recompute one from another.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +19,6 @@ from mtl.data.records import StsRecord
 from mtl.errors import KlueInputError
 
 _MIN_SCORE, _MAX_SCORE = 0.0, 5.0
-
-
-def read(path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[StsRecord]:
-    """Read STS records from an official file, a hub export or a ``hub:`` spec."""
-    return common.read_task(
-        path,
-        task="sts",
-        official_json=_from_official,
-        from_hub_rows=from_hub_rows,
-        labeled=labeled,
-        split=split,
-    )
-
-
-def from_hub_rows(
-    rows: Iterable[Mapping[str, Any]], *, source: str, labeled: bool = True, split: str = "dev"
-) -> list[StsRecord]:
-    """Turn hub-schema rows into records; ``source`` names the input in errors."""
-    return _records(common.as_row_list(rows), source, labeled)
-
-
-def _from_official(data: Any, path: Path, labeled: bool) -> list[StsRecord]:
-    return _records(data, path, labeled)
 
 
 def _score(labels: Mapping[str, Any], key: str, path: str | Path, where: str) -> float:
@@ -61,23 +38,20 @@ def _gold(obj: Mapping[str, Any], path: str | Path, where: str) -> tuple[float, 
     return _score(labels, "real-label", path, where), _score(labels, "label", path, where), binary
 
 
-def _records(items: list[Any], path: str | Path, labeled: bool) -> list[StsRecord]:
-    guids = common.GuidSet(path)
-    out: list[StsRecord] = []
-    for i, obj in enumerate(items):
-        where = common.locate(obj, i, path)
-        guid = common.get_str(obj, "guid", path, where)
-        guids.add(guid, f"#{i}")
-        score, label, binary = _gold(obj, path, where) if labeled else (None, None, None)
-        out.append(
-            StsRecord(
-                guid=guid,
-                source=common.get_str(obj, "source", path, where),
-                sentence1=common.get_str(obj, "sentence1", path, where),
-                sentence2=common.get_str(obj, "sentence2", path, where),
-                score=score,
-                label=label,
-                binary=binary,
-            )
-        )
-    return common.require_records(out, path)
+def _record(obj: Mapping[str, Any], guid: str, item: common.Item) -> StsRecord:
+    path, where = item.path, item.where
+    score, label, binary = _gold(obj, path, where) if item.labeled else (None, None, None)
+    return StsRecord(
+        guid=guid,
+        source=common.get_str(obj, "source", path, where),
+        sentence1=common.get_str(obj, "sentence1", path, where),
+        sentence2=common.get_str(obj, "sentence2", path, where),
+        score=score,
+        label=label,
+        binary=binary,
+    )
+
+
+_reader = common.JsonListReader("sts", _record)
+read = _reader.read
+from_hub_rows = _reader.from_hub_rows

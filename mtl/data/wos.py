@@ -11,7 +11,7 @@ empty); with ``labeled=False`` user states are not read and are None.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +20,6 @@ from mtl.data.records import WosRecord, WosTurn
 from mtl.errors import KlueInputError
 
 ROLES = ("user", "sys")
-
-
-def read(path: str | Path, *, labeled: bool = True, split: str = "dev") -> list[WosRecord]:
-    """Read WoS dialogues from an official file, a hub export or a ``hub:`` spec."""
-    return common.read_task(
-        path,
-        task="wos",
-        official_json=_from_official,
-        from_hub_rows=from_hub_rows,
-        labeled=labeled,
-        split=split,
-    )
-
-
-def from_hub_rows(
-    rows: Iterable[Mapping[str, Any]], *, source: str, labeled: bool = True, split: str = "dev"
-) -> list[WosRecord]:
-    """Turn hub-schema rows (one per dialogue) into records; ``source`` names the input in errors."""
-    return _records(common.as_row_list(rows), source, labeled)
-
-
-def _from_official(data: Any, path: Path, labeled: bool) -> list[WosRecord]:
-    return _records(data, path, labeled)
 
 
 def _state(turn: Mapping[str, Any], t: int, path: str | Path, where: str) -> list[str]:
@@ -69,21 +46,18 @@ def _turn(obj: Any, t: int, path: str | Path, where: str, labeled: bool) -> WosT
     return WosTurn(role=role, text=text, state=_state(turn, t, path, where) if labeled else None)
 
 
-def _records(items: list[Any], path: str | Path, labeled: bool) -> list[WosRecord]:
-    guids = common.GuidSet(path)
-    out: list[WosRecord] = []
-    for i, obj in enumerate(items):
-        where = common.locate(obj, i, path)
-        guid = common.get_str(obj, "guid", path, where)
-        guids.add(guid, f"#{i}")
-        dialogue = common.get_list(obj, "dialogue", path, where)
-        if not dialogue:
-            raise KlueInputError(path, where, "dialogue is empty")
-        out.append(
-            WosRecord(
-                guid=guid,
-                domains=list(common.get_str_list(obj, "domains", path, where)),
-                dialogue=[_turn(turn, t, path, where, labeled) for t, turn in enumerate(dialogue)],
-            )
-        )
-    return common.require_records(out, path)
+def _record(obj: Mapping[str, Any], guid: str, item: common.Item) -> WosRecord:
+    path, where = item.path, item.where
+    dialogue = common.get_list(obj, "dialogue", path, where)
+    if not dialogue:
+        raise KlueInputError(path, where, "dialogue is empty")
+    return WosRecord(
+        guid=guid,
+        domains=list(common.get_str_list(obj, "domains", path, where)),
+        dialogue=[_turn(turn, t, path, where, item.labeled) for t, turn in enumerate(dialogue)],
+    )
+
+
+_reader = common.JsonListReader("wos", _record)
+read = _reader.read
+from_hub_rows = _reader.from_hub_rows

@@ -8,9 +8,11 @@ One command, deterministic for a seed:
 3. train the config jointly (the headline run, first of ``--seeds``) and score it on the held-out
    20%; the other seeds repeat the joint run only, for the seed-to-seed spread,
 4. comparisons at a smaller budget (``--compare-steps``): joint vs single-task with the same number
-   of updates per task, temperature T = 1, 2, 5, and the custom loop vs the Trainer,
+   of updates per task, temperature T = 1, 2, 5 (and the config's own T), and the custom loop vs
+   the Trainer; a preset's epoch targets are lowered to fit (``train.epoch_targets: scale``),
 5. write ``results.json``, ``results.md`` and the per-task training-loss curves as a PNG.
-   ``results.json`` is rewritten after every stage, so a long run's finished stages can be read.
+   ``results.json`` and ``results.md`` are rewritten after every run, so nothing finished is lost
+   when a later run fails or is stopped.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from mtl.evaluation.score_file import score
 from mtl.experiments.mlm_stage import mlm_stage, render_mlm
 from mtl.experiments.split import split_official
 from mtl.experiments.strategies import probed_config, render_strategies, strategies_stage
-from samplers import TemperatureSampler
+from mtl.training.budget import build_sampler, total_draws
+
+#: the temperatures every experiment compares (the config's own is added when it is another)
+COMPARED_TEMPERATURES = (1.0, 2.0, 5.0)
 
 
 def _run(cfg: RunConfig, output: Path) -> dict[str, Any]:
@@ -46,10 +51,13 @@ def _run(cfg: RunConfig, output: Path) -> dict[str, Any]:
 
 
 def updates_per_task(cfg: RunConfig, sizes: dict[str, int]) -> dict[str, int]:
-    """How many batches of each task the joint run draws (the sampler is deterministic)."""
-    s = cfg.sampler
-    sampler = TemperatureSampler(sizes, temperature=s.temperature, cap=s.cap, seed=cfg.train.seed)
-    return dict(Counter(sampler.draw(cfg.train.max_steps * cfg.train.gradient_accumulation_steps)))
+    """How many batches of each task the joint run draws: the run's own sampler, drawn as the run does."""
+    return dict(Counter(build_sampler(cfg, sizes).draw(total_draws(cfg))))
+
+
+def temperature_key(temperature: float) -> str:
+    """The key of a temperature in ``results.json`` ("1", "2", "3.5")."""
+    return f"{float(temperature):g}"
 
 
 def baselines(cfg: RunConfig, out: Path) -> dict[str, dict[str, Any]]:
@@ -156,59 +164,70 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     small = copy.deepcopy(cfg)
     small.train.max_steps = args.compare_steps
     small.train.save_every = 0
+    # A preset's epoch targets need its whole run: keep their shares at the smaller budget.
+    small.train.epoch_targets = "scale"
     for tc in small.tasks.values():
         # Comparison runs are scored on a fixed slice of each held-out set to keep them affordable.
         tc.max_dev_examples = args.compare_dev_examples
     report["compare_steps"] = args.compare_steps
     report["compare_dev_examples"] = args.compare_dev_examples
-    temps = {}
-    for t in (1.0, 2.0, 5.0):
+    report["compare_temperature"] = small.sampler.temperature
+    report["temperature"] = {}
+    runs = {}
+    for t in sorted({*COMPARED_TEMPERATURES, small.sampler.temperature}):
         c = copy.deepcopy(small)
         c.sampler.temperature = t
-        temps[str(t)] = _run(c, out / f"temperature-{t:g}")
-    report["temperature"] = {k: v["results"] for k, v in temps.items()}
-    _save(report, out)
+        runs[t] = _run(c, out / f"temperature-{t:g}")
+        report["temperature"][temperature_key(t)] = runs[t]["results"]
+        _write(report, cfg, out)
+    joint_small = runs[small.sampler.temperature]
+    report["joint_small"] = joint_small["results"]
 
-    engine_cfg = copy.deepcopy(small)
-    engine_cfg.train.engine = "trainer"
-    trainer = _run(engine_cfg, out / "trainer")
-    loop = temps["2.0"] if small.sampler.temperature == 2.0 else _run(small, out / "loop")
+    # The joint run at the config's temperature is one engine's run; the other engine repeats it.
+    other = copy.deepcopy(small)
+    other.train.engine = "trainer" if small.train.engine == "loop" else "loop"
+    second = _run(other, out / other.train.engine)
+    engines = {small.train.engine: joint_small, other.train.engine: second}
+    loop, trainer = engines["loop"], engines["trainer"]
     report["engines"] = {"loop": loop["results"], "trainer": trainer["results"]}
     report["engine_max_rel_loss_diff"] = max(
         abs(a - b) / max(abs(a), 1e-12) for a, b in zip(loop["losses"], trainer["losses"], strict=True)
     )
+    _write(report, cfg, out)
 
-    from mtl.batching.prepare import add_task_tokens, prepare, setup_task
-    from mtl.modeling.tokenizer import encoder_tokenizer
-
-    tokenizer = encoder_tokenizer(cfg.encoder)
-    add_task_tokens(tokenizer, [setup_task(n, small, tokenizer) for n in small.tasks])
-    sizes = {
-        n: len(td.train.features)
-        for n, td in prepare(
-            small,
-            tokenizer,
-            splits=("train",),
-            cache_dir=str(out / "joint" / ".features-cache"),
-            progress=False,
-        ).items()
-    }  # type: ignore[union-attr]
-    per_task = updates_per_task(small, sizes)
+    per_task = updates_per_task(small, train_sizes(small, out))
     report["single_task_updates"] = per_task
-    singles = {}
+    report["single"] = {}
     for name in cfg.tasks:
         c = copy.deepcopy(small)
         c.tasks = {name: c.tasks[name]}
         c.train.max_steps = max(per_task.get(name, 0) // c.train.gradient_accumulation_steps, 1)
-        singles[name] = _run(c, out / f"single-{name}")["results"][name]
-    report["single"] = singles
-    report["joint_small"] = temps[str(small.sampler.temperature)]["results"]
+        report["single"][name] = _run(c, out / f"single-{name}")["results"][name]
+        _write(report, cfg, out)
     return _finish(report, cfg, out)
 
 
-def _finish(report: dict[str, Any], cfg: RunConfig, out: Path) -> int:
+def train_sizes(cfg: RunConfig, out: Path) -> dict[str, int]:
+    """Training units (features) of every task of ``cfg``, as the joint run counts them."""
+    from mtl.batching.prepare import add_task_tokens, prepare, setup_task
+    from mtl.modeling.tokenizer import encoder_tokenizer
+
+    tokenizer = encoder_tokenizer(cfg.encoder)
+    add_task_tokens(tokenizer, [setup_task(n, cfg, tokenizer) for n in cfg.tasks])
+    data = prepare(
+        cfg, tokenizer, splits=("train",), cache_dir=str(out / "joint" / ".features-cache"), progress=False
+    )
+    return {n: len(td.train.features) for n, td in data.items()}  # type: ignore[union-attr]
+
+
+def _write(report: dict[str, Any], cfg: RunConfig, out: Path) -> None:
+    """``results.json`` and ``results.md`` with what is done so far."""
     _save(report, out)
     (out / "results.md").write_text(render(report, cfg), encoding="utf-8")
+
+
+def _finish(report: dict[str, Any], cfg: RunConfig, out: Path) -> int:
+    _write(report, cfg, out)
     from mtl.tracking.curves import draw_loss_curves
 
     draw_loss_curves(out / "joint" / "tensorboard", out / "loss_curves.png")
@@ -275,22 +294,49 @@ def render(report: dict[str, Any], cfg: RunConfig) -> str:
         lines += render_strategies(report["strategies"], report["joint"]["steps"])
     if "temperature" not in report:
         return "\n".join(lines) + "\n"
-    lines += ["", f"Comparisons ({report['compare_steps']} steps each; first official metric per task):", ""]
-    header = ["task", "joint T=2", "single-task (same updates)", "T=1", "T=2", "T=5", "loop", "Trainer"]
+    lines += _render_comparisons(report, cfg)
+    return "\n".join(lines) + "\n"
+
+
+def _render_comparisons(report: dict[str, Any], cfg: RunConfig) -> list[str]:
+    """The comparison table; runs not finished yet show as —."""
+    from mtl.tasks import get_task
+
+    # Keys are normalised so that reports written before temperature_key ("2.0") render too.
+    temps = {temperature_key(float(k)): v for k, v in report["temperature"].items()}
+    own = temperature_key(report.get("compare_temperature", cfg.sampler.temperature))
+    order = sorted(temps, key=float)
+    single, updates = report.get("single", {}), report.get("single_task_updates", {})
+    engines = report.get("engines", {})
+
+    def cell(results: dict[str, Any] | None, name: str, metric: str) -> str:
+        return "—" if not results or name not in results else f"{results[name][metric]:.2f}"
+
+    lines = ["", f"Comparisons ({report['compare_steps']} steps each; first official metric per task):", ""]
+    header = [
+        "task",
+        f"joint T={own}",
+        "single-task (same updates)",
+        *(f"T={t}" for t in order),
+        "loop",
+        "Trainer",
+    ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in cfg.tasks:
         m = get_task(name).main_metric
+        alone = "—" if name not in single else f"{single[name][m]:.2f} ({updates.get(name, 0)} updates)"
         row = [
             name,
-            f"{report['joint_small'][name][m]:.2f}",
-            f"{report['single'][name][m]:.2f} ({report['single_task_updates'].get(name, 0)} updates)",
-            *(f"{report['temperature'][t][name][m]:.2f}" for t in ("1.0", "2.0", "5.0")),
-            f"{report['engines']['loop'][name][m]:.2f}",
-            f"{report['engines']['trainer'][name][m]:.2f}",
+            cell(temps.get(own), name, m),
+            alone,
+            *(cell(temps[t], name, m) for t in order),
+            cell(engines.get("loop"), name, m),
+            cell(engines.get("trainer"), name, m),
         ]
         lines.append("| " + " | ".join(row) + " |")
-    lines += [
-        "",
-        f"Largest relative per-step loss difference loop vs Trainer: {report['engine_max_rel_loss_diff']:.2e}",
-    ]
-    return "\n".join(lines) + "\n"
+    if "engine_max_rel_loss_diff" in report:
+        lines += [
+            "",
+            f"Largest relative per-step loss difference loop vs Trainer: {report['engine_max_rel_loss_diff']:.2e}",
+        ]
+    return lines

@@ -136,6 +136,47 @@ def enable_gradient_checkpointing(encoder: PreTrainedModel) -> None:
         encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
-def is_checkpointing(encoder: PreTrainedModel) -> bool:
-    """Whether any layer of the encoder recomputes its activations in backward."""
-    return any(getattr(m, "gradient_checkpointing", False) for m in encoder.modules())
+#: The KLUE encoders' architectures (their config.json), so a budget needs no download.
+KLUE_ENCODERS: dict[str, dict[str, int]] = {
+    "klue/roberta-small": {
+        "hidden_size": 768,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+    },
+    "klue/roberta-base": {
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+    },
+    "klue/roberta-large": {
+        "hidden_size": 1024,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "intermediate_size": 4096,
+    },
+}
+KLUE_VOCAB_SIZE = 32_000
+
+
+def encoder_parameters(cfg: EncoderConfig) -> int | None:
+    """Parameters of the encoder ``cfg`` builds, found without downloading or allocating it.
+
+    The architecture comes from ``encoder.architecture`` (random init, with the KLUE vocabulary's
+    size unless it names one), a local folder's ``config.json``, the Hugging Face cache, or the KLUE
+    encoders' known configs; None when none of them knows it. The model is built on the meta device,
+    so the count is transformers' own and costs no memory.
+    """
+    if cfg.random_init:
+        config = RobertaConfig(**{**_TINY, "vocab_size": KLUE_VOCAB_SIZE, **cfg.architecture})
+    elif cfg.name in KLUE_ENCODERS:
+        config = RobertaConfig(**{**_TINY, "vocab_size": KLUE_VOCAB_SIZE, **KLUE_ENCODERS[cfg.name]})
+    else:
+        try:
+            config = AutoConfig.from_pretrained(cfg.name, local_files_only=True)
+        except (OSError, ValueError):
+            return None
+    with torch.device("meta"):
+        model = AutoModel.from_config(config, add_pooling_layer=False)
+    return sum(p.numel() for p in model.parameters())

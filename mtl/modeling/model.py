@@ -56,12 +56,20 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, task: str, **batch: torch.Tensor) -> HeadOutput:
         """Encode the batch and apply ``task``'s head; the loss is set when targets are present."""
-        hidden = self.encoder(
+        return self.apply_head(task, self.encode(batch), batch)
+
+    def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The encoder's last hidden states of a batch (``input_ids``, ``attention_mask``)."""
+        return self.encoder(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).last_hidden_state
+
+    def apply_head(self, task: str, hidden: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> HeadOutput:
+        """``task``'s head on hidden states :meth:`encode` computed (shared by several heads in
+        ``KlueMultiTask.analyze``: one encoder pass, every single-sentence head)."""
         # Heads and losses run in fp32 whatever autocast the encoder ran under: MRC's null-vs-span
-        # decision and DP's arc scores compare close logits, which an 8-bit mantissa would blur. (A model
-        # whose weights were cast on purpose, e.g. bf16 inference, runs its heads in their own dtype.)
+        # decision and DP's arc scores compare close logits, which an 8-bit mantissa would blur. (A
+        # model someone cast by hand with .to(dtype) runs its heads in their own weights' dtype.)
         head = self.heads[task]
         dtype = next((p.dtype for p in head.parameters() if p.is_floating_point()), torch.float32)
         with fp32_region(hidden):
@@ -70,7 +78,14 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def predict(self, task: str, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """Forward pass and the head's decoding (argmax, tree, best span...)."""
-        output = self(task, **batch)
+        return self.predict_hidden(task, self.encode(batch), batch)
+
+    @torch.no_grad()
+    def predict_hidden(
+        self, task: str, hidden: torch.Tensor, batch: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`predict` from hidden states already computed by :meth:`encode`."""
+        output = self.apply_head(task, hidden, batch)
         with fp32_region(batch["input_ids"]):
             return self.heads[task].predict(output, batch)
 
@@ -93,7 +108,8 @@ class MultiTaskModel(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2, ensure_ascii=False))
-        # safetensors refuses shared storage; tied weights are re-tied by the config on load.
+        # A tied masked-LM decoder is no entry of the head's state dict (MaskedLmHead.tie_to): the
+        # embedding matrix is stored once and the model re-ties it when it is rebuilt.
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
 
@@ -116,7 +132,7 @@ class MultiTaskModel(nn.Module):
         specs = config.pop(CONFIG_KEY)["heads"]
         model = cls(encoder_from_config(config), specs)
         missing, unexpected = _load_weights(model, weights_path, map_location)
-        if unexpected or [k for k in missing if not _is_tied(model, k)]:
+        if unexpected or [k for k in missing if not _may_be_absent(k)]:
             raise KlueInputError(
                 weights_path,
                 None,
@@ -130,7 +146,7 @@ def fp32_region(like: torch.Tensor) -> torch.autocast:
     return torch.autocast(like.device.type, enabled=False)
 
 
-def _is_tied(model: nn.Module, key: str) -> bool:
+def _may_be_absent(key: str) -> bool:
     """Buffers like position_ids may legitimately be absent from a saved state dict."""
     return key.endswith("position_ids")
 

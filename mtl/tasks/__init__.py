@@ -27,11 +27,10 @@ from mtl.tasks.generic import KINDS, GenericTask
 from mtl.tasks.mlm import MaskedLmTask
 from mtl.tasks.mrc import MrcTask
 from mtl.tasks.ner import NerTask
-from mtl.tasks.nli import NliTask
 from mtl.tasks.re import ReTask
+from mtl.tasks.sentence import NliTask, YnatTask
 from mtl.tasks.sts import StsTask
 from mtl.tasks.wos import WosTask
-from mtl.tasks.ynat import YnatTask
 
 #: task name -> class, in scoreboard order (the eight KLUE tasks first)
 TASKS: dict[str, type[Task]] = {}

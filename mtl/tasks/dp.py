@@ -165,6 +165,8 @@ class DpTask(Task):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 10,000 sentences
     klue_train_size = 10_000
+    #: evaluation units (features) of the KLUE dev split (2,000 sentences), for budgets planned without data
+    klue_dev_size = 2_000
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 10
 

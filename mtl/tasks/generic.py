@@ -26,6 +26,7 @@ seqeval strict IOB2 entity F1 (tagging), all in percent.
 
 from __future__ import annotations
 
+import abc
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,8 +36,7 @@ import numpy as np
 
 from mtl.data.table import read_table
 from mtl.errors import KlueInputError
-from mtl.metrics.classification import accuracy, macro_f1
-from mtl.tasks.base import Key, Task, check_label, check_list, check_number, input_error, single_label_pairs
+from mtl.tasks.base import Key, Task, check_list, check_number, input_error
 from mtl.tasks.sentence import ClassificationTask, SentenceTask
 
 IGNORE_INDEX = -100
@@ -116,8 +116,9 @@ class GenericTask(Task):
             out[f"text_{i}"] = value
         return out
 
+    @abc.abstractmethod
     def read_target(self, value: Any, record: Mapping[str, Any], path: Any, where: Any) -> Any:
-        raise NotImplementedError
+        """The record's target from the label column's ``value`` (an input error naming ``where``)."""
 
     def label_names(self) -> list[str]:
         """The label names: the run's (after setup), else built once from the definition (``score``)."""
@@ -196,25 +197,11 @@ class _LabelledText(GenericTask):
             path, where, f"label {value!r} is not in tasks.{self.name}.labels ({', '.join(labels)})"
         )
 
-    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
-        return check_label(pred.get("label"), self.label_names())
-
-    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        index = {name: i for i, name in enumerate(self.label_names())}
-        gold, pred = [g["label"] for g in golds], [index[p["label"]] for p in preds]
-        return {"accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred)}
-
-    def label_pairs(
-        self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]
-    ) -> tuple[list[str], list[int], list[int]] | None:
-        return single_label_pairs(self, records, preds)
-
 
 class SingleSentenceClassification(_LabelledText, ClassificationTask):
     kind_name = "single_sentence_classification"
     text_columns = 1
     text_fields = ("text_0",)
-    prediction_fields = ("label",)
     main_metric = "accuracy"
     metric_names = ("accuracy", "macro_f1")
 

@@ -126,6 +126,10 @@ class MaskedLmTask(GenericTask):
             raise KlueInputError(path, None, "holds no text")
         return self.from_texts([text for _, text in docs])
 
+    def read_target(self, value: Any, record: Mapping[str, Any], path: Any, where: Any) -> None:
+        """No label column: the targets are the tokens masked per batch (:meth:`train_batch`)."""
+        return None
+
     def from_texts(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Records of documents, duplicates dropped (NLI repeats its premises, MRC its contexts)."""
         unique = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))

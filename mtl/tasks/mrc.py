@@ -238,6 +238,8 @@ class MrcTask(Task):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 17,554 questions x ~2.2 windows of 510 tokens stepped by doc_stride 128 (measured on dev: ~0.55 tokens per context character, 995 characters on average)
     klue_train_size = 38_600
+    #: evaluation units (features) of the KLUE dev split: 5,841 questions x ~2.2 windows, as for the train split, for budgets planned without data
+    klue_dev_size = 12_850
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 5
 

@@ -130,6 +130,8 @@ class NerTask(Task):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 21,008 sentences (one window each at max_length 510)
     klue_train_size = 21_008
+    #: evaluation units (features) of the KLUE dev split (5,000 sentences), for budgets planned without data
+    klue_dev_size = 5_000
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 3
 

@@ -278,6 +278,8 @@ class ReTask(Task):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 32,470 sentences
     klue_train_size = 32_470
+    #: evaluation units (features) of the KLUE dev split (7,765 sentences), for budgets planned without data
+    klue_dev_size = 7_765
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 3
 

@@ -1,4 +1,9 @@
-"""Shared model side of the [CLS]-level tasks (YNAT, NLI, STS): encode one text or a pair."""
+"""The [CLS]-level tasks (YNAT, NLI, STS and the declared kinds): encode one text or a pair.
+
+:class:`SentenceTask` is the shared model side; :class:`ClassificationTask` is everything a
+single-label classification task does, so YNAT and NLI below are two rows of data (their files,
+labels, metric and published numbers) and the declared classification kinds reuse it too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mtl.tasks.base import Key, Task, input_pair, input_text, single_label_pairs
+from mtl.data import nli as nli_reader
+from mtl.data import ynat as ynat_reader
+from mtl.data.labels import NLI_LABELS, YNAT_LABELS
+from mtl.metrics.classification import accuracy, macro_f1
+from mtl.tasks.base import Key, Task, check_label, input_pair, input_text, single_label_pairs
 from mtl.tasks.baselines import majority
+
+#: metric name -> official metric (percent) of gold and predicted label ids
+CLASSIFICATION_METRICS = {"accuracy": accuracy, "macro_f1": macro_f1}
 
 
 class SentenceTask(Task):
@@ -50,9 +62,25 @@ class SentenceTask(Task):
 
 
 class ClassificationTask(SentenceTask):
-    """Single-label classification over ``labels``."""
+    """Single-label classification over ``labels``, scored by the :data:`CLASSIFICATION_METRICS` in
+    ``metric_names``."""
 
     head_kind = "classification"
+    prediction_fields = ("label",)
+    labels: ClassVar[tuple[str, ...]] = ()
+
+    def label_names(self) -> list[str]:
+        """The label names: the run's vocabulary once set up, else the task's own ``labels``."""
+        resources = getattr(self, "resources", None)
+        return list(resources["labels"]) if resources else list(self.labels)
+
+    def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
+        return check_label(pred.get("label"), self.label_names())
+
+    def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        index = {name: i for i, name in enumerate(self.label_names())}
+        gold, pred = [g["label"] for g in golds], [index[p["label"]] for p in preds]
+        return {name: CLASSIFICATION_METRICS[name](gold, pred) for name in self.metric_names}
 
     def head_args(self) -> dict[str, Any]:
         return {"num_labels": len(self.resources["labels"])}
@@ -94,7 +122,7 @@ class ClassificationTask(SentenceTask):
     def trivial_baseline(
         self, train: Sequence[Mapping[str, Any]], heldout: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
-        label = self.labels[majority(r["label"] for r in train)]
+        label = self.label_names()[majority(r["label"] for r in train)]
         return [{"guid": r["guid"], "label": label} for r in heldout]
 
     def nonneural_baseline(
@@ -128,10 +156,57 @@ class ClassificationTask(SentenceTask):
             train_dense=dense(train),
             test_dense=dense(heldout),
         )
-        best = probs.argmax(axis=1)
-        return [
-            {"guid": r["guid"], "label": self.labels[classes[b]]} for r, b in zip(heldout, best, strict=True)
-        ]
+        best, names = probs.argmax(axis=1), self.label_names()
+        return [{"guid": r["guid"], "label": names[classes[b]]} for r, b in zip(heldout, best, strict=True)]
+
+
+class YnatTask(ClassificationTask):
+    """YNAT: news headline topic classification (7 topics)."""
+
+    name = "ynat"
+    reader = ynat_reader
+    labels = YNAT_LABELS
+    text_fields = ("title",)
+    text_of_record = ("title",)
+    dev_patterns = ("ynat-v1*_dev*.json", "ynat_dev.json")
+    official_dev_file = "ynat-v1.1_dev.json"
+    sample_file = "ynat_{split}.json"
+    sample_generator = "mtl.samples.generators.ynat"
+    published = {"macro_f1": 85.07}  # KLUE-RoBERTa-base, KLUE test set
+    main_metric = "macro_f1"
+    selection_metric = "macro_f1"  # KLUE-baseline's checkpoint selection
+    metric_names = ("macro_f1",)
+    klue_train_size = 45_678  # headlines of the KLUE train split
+    klue_dev_size = 9_107  # headlines of the KLUE dev split
+    baseline_epochs = 4  # KLUE-baseline's run_all.sh
+    baseline_description = "majority topic of train"
+    nonneural_description = "TF-IDF char 1-3-gram logistic regression on the title"
+
+
+class NliTask(ClassificationTask):
+    """KLUE-NLI: premise/hypothesis entailment (3 labels)."""
+
+    name = "nli"
+    reader = nli_reader
+    labels = NLI_LABELS
+    text_fields = ("premise", "hypothesis")
+    text_of_record = ("premise", "hypothesis")
+    dev_patterns = ("klue-nli-v1*_dev*.json", "nli_dev.json")
+    official_dev_file = "klue-nli-v1.1_dev.json"
+    sample_file = "nli_{split}.json"
+    sample_generator = "mtl.samples.generators.nli"
+    published = {"accuracy": 84.83}  # KLUE-RoBERTa-base, KLUE test set
+    main_metric = "accuracy"
+    selection_metric = "accuracy"  # KLUE-baseline's checkpoint selection
+    metric_names = ("accuracy",)
+    klue_train_size = 24_998  # pairs of the KLUE train split
+    klue_dev_size = 3_000  # pairs of the KLUE dev split
+    baseline_epochs = 5  # KLUE-baseline's run_all.sh
+    baseline_description = "majority label of train"
+    nonneural_description = (
+        "TF-IDF char 1-3-gram logistic regression on premise, hypothesis, "
+        "hypothesis words not in the premise + overlap"
+    )
 
 
 def probs_list(probs: np.ndarray) -> list[float]:

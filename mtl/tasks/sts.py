@@ -51,6 +51,8 @@ class StsTask(SentenceTask):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 11,668 pairs
     klue_train_size = 11_668
+    #: evaluation units (features) of the KLUE dev split (519 pairs), for budgets planned without data
+    klue_dev_size = 519
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 4
 

@@ -554,6 +554,8 @@ class WosTask(Task):
     # -- per-task recipe (README "Per-task budgets") ------------------------------------------------
     #: training units (features) of the KLUE train split: 8,000 dialogues x 7.25 user turns (the dev dialogues' mean)
     klue_train_size = 58_000
+    #: evaluation units (features) of the KLUE dev split: 1,000 dialogues x 7.25 user turns, for budgets planned without data
+    klue_dev_size = 7_250
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 5
 

@@ -80,9 +80,6 @@ class Wandb:
     def text(self, tag: str, text: str, step: int = 0) -> None:
         self.run.log({tag: self._wandb.Html(f"<pre>{text}</pre>"), "step": step})
 
-    def figure(self, tag: str, figure: Any, step: int = 0) -> None:
-        self.run.log({tag: self._wandb.Image(figure), "step": step})
-
     def image(self, tag: str, image: Any, step: int = 0) -> None:
         self.run.log({tag: self._wandb.Image(image), "step": step})
 
@@ -127,10 +124,6 @@ class Reporter:
     def text(self, tag: str, text: str, step: int = 0) -> None:
         for sink in self.sinks:
             sink.text(tag, text, step)
-
-    def figure(self, tag: str, figure: Any, step: int = 0) -> None:
-        for sink in self.sinks:
-            sink.figure(tag, figure, step)
 
     def image(self, tag: str, image: Any, step: int = 0) -> None:
         """An HWC uint8 array (or a PIL image for wandb)."""

@@ -24,10 +24,6 @@ class TensorBoard:
         if self.writer is not None:
             self.writer.add_text(tag, text, step)
 
-    def figure(self, tag: str, figure: Any, step: int = 0) -> None:
-        if self.writer is not None:
-            self.writer.add_figure(tag, figure, step)
-
     def image(self, tag: str, image: Any, step: int = 0) -> None:
         """An HWC uint8 array."""
         if self.writer is not None:

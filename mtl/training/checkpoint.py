@@ -55,9 +55,9 @@ class TrainingState:
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
     sampler: dict[str, Any] | None = None
-    batches: dict[str, Any] = field(default_factory=dict)  # per task batch-order position
-    rng: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # best score so far, skipped batches...
+    rng: list[dict[str, Any]] | None = None  # one capture_rng() per DDP rank, in rank order
+    extra: dict[str, Any] = field(default_factory=dict)  # best score so far, skipped steps...
+    scaler: dict[str, Any] | None = None  # fp16 loss scale and its growth counter (JSON numbers)
 
 
 def library_versions() -> dict[str, str]:
@@ -92,13 +92,29 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng`."""
+    """Inverse of :func:`capture_rng`, on whatever GPUs this machine has.
+
+    The CUDA states of devices this machine lacks (a run saved on 8 GPUs, resumed on 1) are skipped
+    with a note; so are all of them on a machine without CUDA.
+    """
     random.setstate(_to_tuple(state["python"]))
     name, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = state.get("cuda") or []
+    present = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for device, device_state in enumerate(saved[:present]):
+        torch.cuda.set_rng_state(device_state, device)
+    if len(saved) > present:
+        print(
+            f"note: the checkpoint holds the random state of {len(saved)} GPU(s), this machine has "
+            f"{present}: the state of GPU {present}..{len(saved) - 1} is not restored"
+        )
+
+
+def _rank_states(rng: list[dict[str, Any]] | dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    # Checkpoints written before the states were saved per rank hold one state (a dict): rank 0's.
+    return [rng] if isinstance(rng, dict) else rng
 
 
 def _to_json(value: Any) -> Any:
@@ -221,9 +237,9 @@ def _save_training_state(directory: Path, state: TrainingState) -> None:
         "optimizer": _split_tensors(state.optimizer, "optimizer", tensors),
         "scheduler": _split_tensors(state.scheduler, "scheduler", tensors),
         "sampler": state.sampler,
-        "batches": state.batches,
         "rng": _split_tensors(state.rng, "rng", tensors),
         "extra": state.extra,
+        "scaler": state.scaler,
     }
     save_file(tensors, str(directory / "tensors.safetensors"))
     _write_json(directory / "state.json", meta)
@@ -243,9 +259,9 @@ def load_training_state(directory: str | Path) -> TrainingState:
         optimizer=_optimizer_from_json(optimizer) if optimizer else None,
         scheduler=_join_tensors(meta["scheduler"], tensors),
         sampler=meta["sampler"],
-        batches=meta["batches"],
-        rng=_join_tensors(meta["rng"], tensors),
+        rng=_rank_states(_join_tensors(meta["rng"], tensors)),
         extra=meta["extra"],
+        scaler=meta.get("scaler"),  # absent from checkpoints written before fp16 training existed
     )
 
 

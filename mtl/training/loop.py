@@ -2,21 +2,25 @@
 
 Each optimizer step takes ``gradient_accumulation_steps`` batches from the multi-task stream
 (each batch one task, chosen by the temperature sampler), scales each task's loss by its weight and
-by the accumulation count, clips, steps AdamW and the schedule. With ``train.tasks_per_step`` > 1 each
-of those batches is a group of distinct tasks, run by :meth:`mtl.training.run.EngineRun.group_step`
-(shared with the Trainer). What happens around the steps
-(resume, RNG, the non-finite loss check, progress, TensorBoard / W&B, evaluation and best-checkpoint selection,
-checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is :class:`mtl.training.run.EngineRun`, shared
-with the Trainer engine.
+by the accumulation count (and by fp16's loss scale), clips, steps AdamW and the schedule. Under
+DDP the gradients are all-reduced once per optimizer step (the other micro-batches run under
+``no_sync``). With ``train.tasks_per_step`` > 1 each micro-batch is a group of distinct tasks, run
+by :meth:`mtl.training.run.EngineRun.group_step` (shared with the Trainer). What happens around the
+steps (resume, RNG, the non-finite check, progress, TensorBoard / W&B, evaluation and
+best-checkpoint selection, checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is
+:class:`mtl.training.run.EngineRun`, shared with the Trainer engine.
 """
 
 from __future__ import annotations
 
+import math
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from mtl.modeling.precision import autocast
 from mtl.training.run import EngineRun
 from mtl.training.session import Session
 
@@ -27,33 +31,41 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
     accum = cfg.gradient_accumulation_steps
     stream = session.make_stream()
     optimizer, scheduler = session.make_optimizer()
-    device_type, autocast = session.device.type, session.autocast_dtype
+    # max_grad_norm 0 (no clipping) still measures the norm (the non-finite check): inf clips nothing.
+    max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
 
     with EngineRun(session, optimizer, scheduler, stream, progress=progress) as run:
         run.begin()
+        scaler = run.scaler
         ddp = DistributedDataParallel(model, find_unused_parameters=True) if session.world_size > 1 else None
         forward = ddp or model
         for step in range(run.start_step + 1, cfg.max_steps + 1):
-            for _ in range(accum):
+            for micro in range(accum):
                 batch = next(stream)
+                # Under DDP the last micro-batch's backward all-reduces the step's gradients once.
+                sync = ddp is None or micro == accum - 1
                 if "tasks" in batch:  # train.tasks_per_step > 1
-                    run.group_step(forward, batch["tasks"], step)
+                    run.group_step(forward, batch["tasks"], sync=sync)
                     continue
                 task = batch.pop("task")
-                with torch.autocast(
-                    device_type, dtype=autocast or torch.float32, enabled=autocast is not None
-                ):
-                    loss = forward(task, **batch).loss
-                weighted = run.batch_loss(task, loss, step)
-                if weighted is None:  # skipped under nan_policy: skip
-                    continue
-                scaled = weighted / accum
-                scaled.backward()
-                run.add_step_loss(scaled.item())
-            if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
+                with nullcontext() if sync else ddp.no_sync():
+                    with autocast(session.device, session.autocast_dtype):
+                        loss = forward(task, **batch).loss
+                    scaled = run.batch_loss(task, loss) / accum
+                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                run.add_step_loss(scaled)
+            if scaler is not None:
+                scaler.unscale_(optimizer)  # clip the true gradients
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            # The step's one host sync. Not scaler.step(optimizer): it would read the same overflow
+            # flag (found by unscale_ above) a second time; update() below only needs it recorded.
+            if run.update_allowed(grad_norm, step):
+                optimizer.step()
+                scheduler.step()
+            elif scaler is None:
+                scheduler.step()  # a step skipped under nan_policy: skip still counts, as in the Trainer
+            if scaler is not None:
+                scaler.update()
             optimizer.zero_grad(set_to_none=True)
             if run.end_step(step):  # also the progress bar or log line
                 return run.stopped()

@@ -5,15 +5,20 @@ they run forward, backward and the optimizer step. Everything around that is an 
 
 - the start: optimizer, schedule and batch stream restored on ``--resume``; the RNG seeded anew or
   restored (:func:`start_rng`); ``train.compile`` applied (:func:`compile_model`);
-- each batch: the non-finite loss check under ``train.nan_policy`` (all DDP ranks agree), the task's
-  loss weighting (``train.weighting``, :mod:`mtl.training.strategies`), the running loss per task;
+- each batch: the task's loss weighting (``train.weighting``, :mod:`mtl.training.strategies`), the
+  running loss per task (kept on the device);
 - with ``train.tasks_per_step`` > 1, each group of task batches (:meth:`EngineRun.group_step`): every
-  task's forward, their weighted losses, and one backward of their sum or the ``train.aggregator``'s;
-- each step: the progress bar or log line (:mod:`mtl.training.progress`), the scalars (``loss/<task>``,
+  task's forward and weighted loss, backward of their sum or through ``train.aggregator``;
+- each step: the non-finite check under ``train.nan_policy`` on the clipped gradient norm (the one
+  host sync of a step; under DDP the norm is of the all-reduced gradients, so every rank decides
+  alike), fp16 loss scaling (:mod:`mtl.modeling.precision`), the progress bar or log line (:mod:`mtl.training.progress`), the scalars (``loss/<task>``,
   ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.tracking.reporters`), evaluation and best-checkpoint
   selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
   task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops);
 - the end: the final checkpoint, the last evaluation and the run's summary.
+
+Losses stay on the device and are read to the host every ``log_every`` steps (one sync), so outside
+logging, evaluation and checkpoint steps the device never waits for Python more than once per step.
 
 Checkpoint selection is twofold. The joint best (``<output>/best``) maximises ``train.select_metric``
 over evaluations of all tasks. Each task's own best (``<output>/best-<task>``, listed in
@@ -37,14 +42,15 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from transformers import set_seed
 
 from mtl.batching.stream import MultiTaskStream
 from mtl.errors import KlueInputError
 from mtl.modeling.encoder import enable_gradient_checkpointing
+from mtl.modeling.precision import autocast, make_grad_scaler
 from mtl.tracking.reporters import Reporter
 from mtl.training.checkpoint import restore_rng
+from mtl.training.memory import check_memory
 from mtl.training.progress import Progress, is_terminal
 from mtl.training.session import BEST, LAST, Session
 from mtl.training.strategies.aggregation import aggregated_backward, build_aggregator, encoder_outputs
@@ -58,24 +64,17 @@ def task_best_dir(task: str) -> str:
 
 
 def task_eval_intervals(session: Session) -> dict[str, int]:
-    """Steps between evaluations of each task alone: ``train.evals_per_epoch`` per epoch of the task.
+    """Steps between evaluations of each task alone (:func:`mtl.training.budget.own_eval_intervals`).
 
-    An epoch of a task lasts ``max_steps / epochs`` steps, with the epochs the budget plans for it
-    (:func:`mtl.training.budget.budget_rows`, the numbers the sampler runs on). Tasks without dev data, and all
-    tasks when ``evals_per_epoch`` is 0, have none.
+    ``train.evals_per_epoch`` per epoch of the task, with the epochs the budget plans for it (the
+    numbers the sampler runs on), for the tasks that ``train.eval_every`` evaluates less often than
+    that. Tasks without dev data have none.
     """
-    cfg = session.cfg.train
-    if not cfg.evals_per_epoch:
-        return {}
-    from mtl.training.budget import budget_rows
+    from mtl.training.budget import budget_rows, own_eval_intervals
 
     rows = budget_rows(session.cfg, session.train_sizes(), session.world_size)
-    intervals = {}
-    for row in rows:
-        if session.data[row.task].dev is None or row.epochs <= 0:
-            continue
-        intervals[row.task] = max(1, round(cfg.max_steps / (row.epochs * cfg.evals_per_epoch)))
-    return intervals
+    intervals = own_eval_intervals(session.cfg, rows)
+    return {task: every for task, every in intervals.items() if session.data[task].dev is not None}
 
 
 class StopRequested:
@@ -103,31 +102,27 @@ class StopRequested:
 
 
 class NonFiniteLoss(KlueInputError):
-    """A NaN/inf loss under ``nan_policy: stop``."""
-
-
-def nonfinite_loss(loss: torch.Tensor, task: str, world_size: int) -> str | None:
-    """Why the batch's loss cannot be used (NaN/inf here or, under DDP, on any rank), else None.
-
-    Under DDP every rank must take the same branch: a rank that skipped its backward while the others
-    ran theirs would leave them waiting forever in the gradient all-reduce.
-    """
-    bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0, device=loss.device)
-    if world_size > 1:
-        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-    if not bad.item():
-        return None
-    if torch.isfinite(loss):
-        return f"the {task} loss is not finite on another rank"
-    return f"the {task} loss is {loss.item()}"
+    """A NaN/inf loss or gradient under ``nan_policy: stop``."""
 
 
 def start_rng(session: Session) -> None:
-    """The RNG state at the first step: seeded anew (both engines alike), or restored on resume."""
-    if session.resume_state is not None and session.resume_state.rng is not None:
-        restore_rng(session.resume_state.rng)
+    """The RNG state at the first step: seeded anew (both engines alike), or restored on resume.
+
+    Each rank restores its own saved state. Resumed on more processes than saved, the new ranks are
+    seeded anew; on fewer, the states of the missing ranks are left unused (a note says so).
+    """
+    saved = session.resume_state.rng if session.resume_state is not None else None
+    if saved and session.rank < len(saved):
+        restore_rng(saved[session.rank])
     else:
+        if saved:
+            print(f"note: the checkpoint has no random state for rank {session.rank}: seeded anew")
         set_seed(session.cfg.train.seed)
+    if saved and session.is_main and len(saved) > session.world_size:
+        print(
+            f"note: the checkpoint holds the random states of {len(saved)} processes, this run has "
+            f"{session.world_size}: those of rank {session.world_size}..{len(saved) - 1} are not used"
+        )
 
 
 def compile_model(model: torch.nn.Module) -> None:
@@ -149,7 +144,8 @@ class EngineRun:
     Use as a context manager around the engine's steps: SIGINT/SIGTERM only set a flag while inside,
     and the TensorBoard writer is closed on the way out. The engine calls, in order:
     :meth:`begin` before the first step; :meth:`batch_loss` for each batch and :meth:`add_step_loss`
-    with the part of the step's loss that batch contributed; :meth:`end_step` after each optimizer
+    with the part of the step's loss that batch contributed; :meth:`update_allowed` with the clipped
+    gradient norm before the optimizer step (False: skip it); :meth:`end_step` after each optimizer
     step (True: a stop was requested, the checkpoint is saved, stop now); then :meth:`finish`, or
     :meth:`stopped` when it stopped early.
     """
@@ -172,23 +168,37 @@ class EngineRun:
         self.aggregator = build_aggregator(self.cfg.aggregator)
         # Saved with every checkpoint: the best selection score so far and the skipped-batch count.
         # task_best: per task {"metric", "value", "step"} of its own best evaluation so far.
-        self.extra: dict[str, Any] = {"best_score": -math.inf, "skipped_batches": 0, "task_best": {}}
+        # overflow_steps: fp16 steps the loss scaler skipped (it then halves the scale).
+        self.extra: dict[str, Any] = {
+            "best_score": -math.inf,
+            "skipped_steps": 0,
+            "overflow_steps": 0,
+            "task_best": {},
+        }
+        #: fp16's loss scaler (None under bf16/fp32); the Trainer engine hands it to accelerate
+        self.scaler = make_grad_scaler(session.autocast_dtype, session.device)
         self.start_step = 0
         if session.resume_state is not None:
             state = session.resume_state
             optimizer.load_state_dict(state.optimizer)
             scheduler.load_state_dict(state.scheduler)
             stream.load_state_dict(state.sampler)
+            if self.scaler is not None and state.scaler is not None:
+                self.scaler.load_state_dict(state.scaler)
             self.start_step = state.step
             self.extra.update(state.extra)
             self.weighting.load_state(self.extra.get("weighting", {}))
-        self.losses: list[float] = []  # the weighted loss of every optimizer step
+        self.losses: list[float] = []  # the weighted loss of every optimizer step (NaN: not finite)
         self.task_means: dict[str, float] = {}  # mean loss per task over the last logging window
         self.stopped_at: int | None = None
         self.eval_intervals = task_eval_intervals(session)
-        self._step_loss = 0.0
-        self._window: list[float] = []  # the step losses since the last log
-        self._running: dict[str, list[float]] = defaultdict(list)
+        # On the device until the next logging step: this step's loss and its batches' (task, loss),
+        # the step losses not read yet, and the batch losses of the logging window per task.
+        self._step_loss: torch.Tensor | None = None
+        self._step_batches: list[tuple[str, torch.Tensor]] = []
+        self._unread: list[torch.Tensor] = []
+        self._running: dict[str, list[torch.Tensor]] = defaultdict(list)
+        self._window: list[float] = []  # the finite step losses since the last log
         self._stop = StopRequested()
         self._t0 = 0.0
         self.tb = Reporter(
@@ -213,9 +223,11 @@ class EngineRun:
 
     # -- the start ---------------------------------------------------------------------------------
     def begin(self) -> None:
-        """Train mode, gradient checkpointing, ``train.compile``, and the RNG state of the first step."""
+        """Train mode, the memory check, gradient checkpointing, ``train.compile``, and the RNG state of
+        the first step (set after the memory check, whose forward passes draw dropout masks)."""
         model = self.session.model
         model.train()
+        check_memory(self.session)  # may turn train.gradient_checkpointing on
         if self.cfg.gradient_checkpointing:
             enable_gradient_checkpointing(model.encoder)
         if self.cfg.compile:
@@ -224,90 +236,111 @@ class EngineRun:
         self._t0 = time.perf_counter()
 
     # -- each batch --------------------------------------------------------------------------------
-    def batch_loss(self, task: str, loss: torch.Tensor, step: int) -> torch.Tensor | None:
-        """The batch's loss times its task's weight, or None when ``nan_policy: skip`` drops it.
-
-        ``step`` is the run's own optimizer step (counted across resumes), named in the error that
-        ``nan_policy: stop`` raises.
-        """
-        problem = nonfinite_loss(loss, task, self.session.world_size)
-        if problem:
-            if self.cfg.nan_policy == "stop":
-                raise NonFiniteLoss(
-                    None, f"step {step}", f"{problem}; stopped, the last checkpoint is kept", kind="at"
-                )
-            self.extra["skipped_batches"] += 1
-            return None
-        self._running[task].append(loss.item())
+    def batch_loss(self, task: str, loss: torch.Tensor) -> torch.Tensor:
+        """The batch's loss times its task's weight; the loss is kept (on the device) for the logs."""
+        self._step_batches.append((task, loss.detach()))
         return self.weighting.weigh(task, loss)
 
-    def add_step_loss(self, value: float) -> None:
+    def add_step_loss(self, value: torch.Tensor) -> None:
         """Add a batch's share (weighted, divided by the accumulation count) to the step's loss."""
-        self._step_loss += value
+        value = value.detach()
+        self._step_loss = value if self._step_loss is None else self._step_loss + value
 
-    def group_step(self, forward: Any, group: dict[str, dict[str, Any]], step: int) -> float:
-        """One micro-step of ``train.tasks_per_step`` tasks: forward, weigh, backward; the loss share.
+    def group_step(
+        self, forward: Any, group: dict[str, dict[str, Any]], *, sync: bool = True
+    ) -> torch.Tensor:
+        """One micro-step of ``train.tasks_per_step`` tasks: each task's forward, weighted loss, backward.
 
-        ``forward`` is the (possibly DDP-wrapped) model; ``group`` maps each task to its batch. Each
-        weighted loss is divided by the accumulation count. Under ``train.aggregator: sum`` every
-        task back-propagates as soon as its loss is known (the gradient of the sum, with one task's
-        activations in memory at a time, and one forward per backward as DDP requires); otherwise
-        the losses are kept and go through the aggregator together (each head its own gradient, the
-        encoder the aggregate). Both engines call this, so their steps are the same code. The share
-        is added to the step's loss.
+        ``forward`` is the model or its DDP wrapper; ``group`` maps each task to its batch. Each
+        weighted loss is divided by the accumulation count and added to the step's loss. Under
+        ``train.aggregator: sum`` every task back-propagates right after its forward (the gradient of
+        the sum, one task's activations in memory at a time; under DDP only the last backward of a
+        ``sync`` micro-step all-reduces). Otherwise the K losses go through the aggregator together:
+        each head gets its own gradient, the encoder the aggregate. Both engines call this. Returns the
+        group's share of the step's loss (on the device).
         """
-        session, accum = self.session, self.cfg.gradient_accumulation_steps
-        autocast = session.autocast_dtype
+        session, accum, scaler = self.session, self.cfg.gradient_accumulation_steps, self.scaler
+        ddp = forward if isinstance(forward, torch.nn.parallel.DistributedDataParallel) else None
         losses: dict[str, torch.Tensor] = {}
-        features: list[torch.Tensor] = []
-        share = 0.0
+        shares: list[torch.Tensor] = []
         capture = encoder_outputs(session.model.encoder) if self.aggregator else nullcontext([])
-        with capture as captured:
-            for task, batch in group.items():
-                with torch.autocast(
-                    session.device.type, dtype=autocast or torch.float32, enabled=autocast is not None
-                ):
-                    loss = forward(task, **batch).loss
-                weighted = self.batch_loss(task, loss, step)
-                if weighted is None:  # skipped under nan_policy: skip
-                    continue
-                scaled = weighted / accum
-                share += scaled.item()
-                if self.aggregator is None:
-                    scaled.backward()
-                else:
-                    losses[task] = scaled
-                    features.extend(captured[-1:])
-        if self.aggregator is not None and len(losses) > 1:
+        with capture as features:
+            for i, (task, batch) in enumerate(group.items()):
+                last = sync and i == len(group) - 1
+                with nullcontext() if ddp is None or last else ddp.no_sync():
+                    with autocast(session.device, session.autocast_dtype):
+                        loss = forward(task, **batch).loss
+                    scaled = self.batch_loss(task, loss) / accum
+                    self.add_step_loss(scaled)
+                    shares.append(scaled.detach())
+                    scaled = scaler.scale(scaled) if scaler is not None else scaled
+                    if self.aggregator is None:
+                        scaled.backward()
+                    else:
+                        losses[task] = scaled
+        if self.aggregator is not None:
             params = list(self.weighting.parameters())
             aggregated_backward(self.aggregator, losses, features, session.model, params)
-        elif losses:  # one task left after nan_policy skips: nothing to aggregate
-            next(iter(losses.values())).backward()
-        self.add_step_loss(share)
-        return share
+        return torch.stack(shares).sum()
+
+    # -- each step ---------------------------------------------------------------------------------
+    def update_allowed(self, grad_norm: torch.Tensor, step: int) -> bool:
+        """Whether optimizer step ``step`` may apply its gradients, from their (clipped) norm.
+
+        Reading the norm is the step's one host sync. A finite norm: yes. Under fp16 loss scaling
+        with the scale still above 1, a non-finite norm is an overflow of the scaled gradients: no,
+        the scaler skips the update and halves the scale (counted in ``overflow_steps``). Otherwise
+        the step is not finite: ``nan_policy: stop`` raises :class:`NonFiniteLoss` naming the step and
+        the batch, ``skip`` drops the gradients (the optimizer then leaves every parameter and its
+        state alone, like a skipped fp16 step) and counts it in ``skipped_steps``.
+        """
+        if torch.isfinite(grad_norm).item():
+            return True
+        if self.scaler is not None and self.scaler.get_scale() > 1.0:
+            self.extra["overflow_steps"] += 1
+            return False
+        if self.cfg.nan_policy == "stop":
+            raise NonFiniteLoss(
+                None,
+                f"step {step}",
+                f"{self._nonfinite_cause()}; stopped, the last checkpoint is kept",
+                kind="at",
+            )
+        self.extra["skipped_steps"] += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        return False
+
+    def _nonfinite_cause(self) -> str:
+        """Which batch of the step made it non-finite (read only when one did)."""
+        for task, loss in self._step_batches:
+            if not torch.isfinite(loss):
+                return f"the {task} loss is {loss.item()}"
+        return "the gradient norm is not finite (every loss on this rank is: another rank's batch or the backward pass)"
 
     # -- each step ---------------------------------------------------------------------------------
     def end_step(self, step: int) -> bool:
         """Log, evaluate and save as configured after optimizer step ``step``; True: stop now."""
         cfg = self.cfg
-        self.losses.append(self._step_loss)
-        self._window.append(self._step_loss)
-        lr = self.scheduler.get_last_lr()[0]
-        window_mean = sum(self._window) / len(self._window)
+        if self._step_loss is not None:
+            self._unread.append(self._step_loss)
+        for task, loss in self._step_batches:
+            self._running[task].append(loss)
+        self._step_loss, self._step_batches = None, []
         logged = step % cfg.log_every == 0 or step == cfg.max_steps
+        if logged or self._stop.requested:
+            self.read_losses()
+        lr = self.scheduler.get_last_lr()[0]
+        window_mean = sum(self._window) / len(self._window) if self._window else math.nan
         if logged:
-            self.task_means = {t: sum(v) / len(v) for t, v in self._running.items() if v}
             for task, value in self.task_means.items():
                 self.tb.scalar(f"loss/{task}", value, step)
             # The mean over the window, like the per-task losses (one step's loss is one task's batch).
             self.tb.scalar("loss/total", window_mean, step)
             self.tb.scalar("lr", lr, step)
-            self._running.clear()
         self.progress_bar.step(step, self.task_means if logged else None, window_mean, lr)
         self.strategy_step(step, logged)
         if logged:
             self._window.clear()
-        self._step_loss = 0.0
         if step != cfg.max_steps:  # the final evaluation is finish()'s
             if cfg.eval_every and step % cfg.eval_every == 0:
                 self.evaluate_and_select(step)
@@ -320,6 +353,31 @@ class EngineRun:
         if self._stop.requested:
             self.stopped_at = step
         return self._stop.requested
+
+    def read_losses(self) -> None:
+        """Bring the step and batch losses kept on the device to the host, in one sync.
+
+        Non-finite values (a step skipped under ``nan_policy: skip``) stay in ``losses`` as NaN but
+        out of the window's means.
+        """
+        tasks = [t for t, v in self._running.items() if v]
+        parts = [*self._unread, *(v for t in tasks for v in self._running[t])]
+        if not parts:
+            return
+        values = torch.stack([p.float() for p in parts]).tolist()
+        steps, values = values[: len(self._unread)], values[len(self._unread) :]
+        self.losses.extend(steps)
+        self._window.extend(v for v in steps if math.isfinite(v))
+        means = {}
+        for task in tasks:
+            n = len(self._running[task])
+            finite = [v for v in values[:n] if math.isfinite(v)]
+            values = values[n:]
+            if finite:
+                means[task] = sum(finite) / len(finite)
+        self.task_means = means
+        self._unread.clear()
+        self._running.clear()
 
     def strategy_step(self, step: int, logged: bool) -> None:
         """After each step: the weighting's running state, its weights logged, the interaction probe."""
@@ -343,7 +401,9 @@ class EngineRun:
         state = self.weighting.state()
         if state:  # absent for static weights: their checkpoints stay as they were
             self.extra["weighting"] = state
-        state = self.session.training_state(step, self.optimizer, self.scheduler, self.stream, self.extra)
+        state = self.session.training_state(
+            step, self.optimizer, self.scheduler, self.stream, self.extra, self.scaler
+        )
         self.session.save(LAST, state)
 
     def evaluate_and_select(self, step: int) -> dict[str, dict[str, float]]:
@@ -409,7 +469,7 @@ class EngineRun:
 
         Returns the summary: ``steps``, ``stopped`` (False), ``losses`` (per step), ``results`` (the
         final dev metrics), ``seconds`` (training time, without the final evaluation), and ``extra``'s
-        ``best_score``, ``best_step``, ``skipped_batches``.
+        ``best_score``, ``best_step``, ``skipped_steps``, ``overflow_steps``.
         """
         seconds = time.perf_counter() - self._t0
         step = self.cfg.max_steps

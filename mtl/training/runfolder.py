@@ -47,6 +47,7 @@ RESUMABLE_KEYS = (
     "train.report_to",
     "train.progress",
     "train.interaction_every",
+    "train.ddp_timeout",
     "tasks.*.dev",
     "tasks.*.eval_batch_size",
     "tasks.*.max_dev_examples",

@@ -7,11 +7,13 @@ spent. The engines (mtl/training/loop.py, mtl/training/trainer.py) only differ i
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,11 @@ from mtl.errors import KlueInputError
 from mtl.evaluation.inference import evaluate_split
 from mtl.modeling.encoder import build_encoder, pretrained_lm_head, set_attention
 from mtl.modeling.model import MultiTaskModel
+from mtl.modeling.precision import check_launcher_precision, enable_tf32, pick_autocast
 from mtl.modeling.tokenizer import encoder_tokenizer
 from mtl.tasks.base import Task
 from mtl.tracking.reporters import check_reporters
-from mtl.training.budget import sampler_settings
+from mtl.training.budget import build_sampler
 from mtl.training.checkpoint import (
     TrainingState,
     capture_rng,
@@ -79,19 +82,14 @@ class Session:
         return {name: len(td.train.features) for name, td in self.data.items()}  # type: ignore[union-attr]
 
     def make_stream(self) -> MultiTaskStream:
-        s, t = self.cfg.sampler, self.cfg.train
+        t = self.cfg.train
         planned = self.stream_steps or t.max_steps
         cfg = self.cfg
         if planned != t.max_steps:
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, max_steps=planned))
-        temperature, weights = sampler_settings(cfg, self.train_sizes(), self.world_size)
         return MultiTaskStream(
             self.data,
-            temperature=temperature,
-            weights=weights,
-            cap=s.cap,
-            anneal_to=s.anneal_to,
-            total_draws=planned * t.gradient_accumulation_steps,
+            sampler=build_sampler(cfg, self.train_sizes()),
             seed=t.seed,
             rank=self.rank,
             world_size=self.world_size,
@@ -145,20 +143,34 @@ class Session:
         return results[task][metric]
 
     def save(self, name: str, state: TrainingState | None) -> Path | None:
-        """Write checkpoint ``name`` under the output folder (rank 0 only)."""
-        if not self.is_main:
-            return None
-        return save_checkpoint(
-            self.output_dir / name,
-            self.model,
-            self.tokenizer,
-            self.task_resources(),
-            self.cfg.to_dict(),
-            state,
-        )
+        """Write checkpoint ``name`` under the output folder (rank 0; None on the other ranks).
+
+        Every rank calls it: under DDP the others wait in a barrier until rank 0 has written the
+        checkpoint (under the process group's ``train.ddp_timeout``), so no rank runs ahead into the
+        next step's collectives meanwhile.
+        """
+        path = None
+        if self.is_main:
+            path = save_checkpoint(
+                self.output_dir / name,
+                self.model,
+                self.tokenizer,
+                self.task_resources(),
+                self.cfg.to_dict(),
+                state,
+            )
+        if self.world_size > 1:
+            dist.barrier()
+        return path
 
     def training_state(
-        self, step: int, optimizer: Any, scheduler: Any, stream: MultiTaskStream, extra: dict
+        self,
+        step: int,
+        optimizer: Any,
+        scheduler: Any,
+        stream: MultiTaskStream,
+        extra: dict,
+        scaler: torch.amp.GradScaler | None = None,
     ) -> TrainingState:
         return TrainingState(
             step=step,
@@ -166,19 +178,47 @@ class Session:
             scheduler=scheduler.state_dict(),
             # planned_steps: what the stream's weights and anneal were solved over (see stream_steps)
             sampler={**stream.state_dict(), "planned_steps": self.stream_steps or self.cfg.train.max_steps},
-            rng=capture_rng(),
+            rng=self.rng_states(),
             extra=extra,
+            scaler=scaler.state_dict() if scaler is not None else None,
         )
 
+    def rng_states(self) -> list[dict[str, Any]] | None:
+        """Every rank's RNG state, in rank order, on rank 0 (None on the others, which save nothing).
 
-def init_distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun."""
+        Each rank resumes from its own state: their dropout draws differ (their shards differ in shape).
+        """
+        state = capture_rng()
+        if self.world_size == 1:
+            return [state]
+        states: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(state, states, dst=0)
+        return states
+
+
+def init_distributed(timeout: int = 3600) -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun or accelerate.
+
+    ``timeout`` (seconds, ``train.ddp_timeout``) bounds every collective: generous, because the other
+    ranks wait in a barrier while rank 0 writes a checkpoint (gigabytes for roberta-large).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(
+            backend="nccl" if torch.cuda.is_available() else "gloo", timeout=timedelta(seconds=timeout)
+        )
+        # Left when the process exits, however it ends (finished, stopped, failed): once per process,
+        # because joining again under torchrun's store would wait forever.
+        atexit.register(close_distributed)
     if world > 1:
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def close_distributed() -> None:
+    """Leave the process group, if this process is in one."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def pick_device(rank: int) -> torch.device:
@@ -187,13 +227,6 @@ def pick_device(rank: int) -> torch.device:
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
     return torch.device("cpu")
-
-
-def pick_autocast(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA (``precision: auto``), full fp32 on CPU."""
-    if cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def check_writable(directory: Path) -> None:
@@ -272,7 +305,7 @@ def build_session(
     progress: bool = True,
 ) -> Session:
     """Prepare a run; ``init_from`` starts from a checkpoint's encoder and heads (fine-tuning)."""
-    rank, world = init_distributed()
+    rank, world = init_distributed(cfg.train.ddp_timeout)
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
     check_writable(output_dir)
@@ -280,6 +313,9 @@ def build_session(
     check_strategies(cfg, world)
     cache_dir = resolve_cache_dir(cfg, output_dir)
     device = pick_device(rank)
+    autocast_dtype = pick_autocast(cfg.train.precision, device)
+    check_launcher_precision(cfg.train.precision, autocast_dtype)
+    enable_tf32(device)
 
     source = output_dir / LAST if resume else (Path(init_from) if init_from else None)
     resume_state = None
@@ -323,7 +359,7 @@ def build_session(
         data,
         model,
         device,
-        pick_autocast(cfg, device),
+        autocast_dtype,
         rank,
         world,
         resume_state,

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from mtl.errors import KlueInputError
 from mtl.training.run import EngineRun
 from mtl.training.session import Session
 
@@ -24,12 +25,24 @@ class MultiTaskTrainer(Trainer):
     """A Trainer whose batches each carry a ``task`` key naming the head to train."""
 
     def __init__(self, *args: Any, run: EngineRun, **kwargs: Any) -> None:
+        self.run = run  # before Trainer.__init__: create_accelerator_and_postprocess below reads it
         super().__init__(*args, **kwargs)
-        self.run = run
         # compute_loss below never hands ``num_items_in_batch`` to the model: each head returns the
         # mean loss of its batch. So the Trainer must not count label tokens, and must divide the
         # loss by the accumulation steps itself (exactly once, as the custom loop does).
         self.model_accepts_loss_kwargs = False
+
+    def create_accelerator_and_postprocess(self) -> None:
+        """The accelerator, with the run's fp16 loss scaler (one scaler, saved in our checkpoints).
+
+        accelerate builds its own scaler for ``fp16=True`` on CUDA only (and no autocast on CPU);
+        handing it the run's makes fp16 work the same on every device, and its state is the one
+        :class:`EngineRun` saves and restores, as in the custom loop.
+        """
+        super().create_accelerator_and_postprocess()
+        if self.run.scaler is not None:
+            self.accelerator.scaler = self.run.scaler
+            self.accelerator.native_amp = True
 
     def get_train_dataloader(self) -> Any:
         # The stream shards per rank itself; accelerate must not re-shard or re-batch it.
@@ -42,12 +55,9 @@ class MultiTaskTrainer(Trainer):
             # train.tasks_per_step > 1: the same forward and backward as the custom loop's
             # (EngineRun.group_step, which also adds the step's loss share).
             model.train()
-            inputs = self._prepare_inputs(inputs)
-            step = self.run.start_step + self.state.global_step + 1
-            share = self.run.group_step(model, inputs["tasks"], step)
-            return torch.tensor(share, device=self.args.device)
+            return self.run.group_step(model, self._prepare_inputs(inputs)["tasks"])
         loss = super().training_step(model, inputs, num_items_in_batch)
-        self.run.add_step_loss(loss.item())  # weighted and divided by the accumulation steps
+        self.run.add_step_loss(loss)  # weighted and divided by the accumulation steps; stays on the device
         return loss
 
     def compute_loss(
@@ -61,13 +71,20 @@ class MultiTaskTrainer(Trainer):
         inputs = dict(inputs)
         task = inputs.pop("task")
         output = model(task, **inputs)
-        loss = self.run.batch_loss(task, output.loss, self.run.start_step + self.state.global_step + 1)
-        if loss is None:
-            # Skipped: a fresh zero leaf, so the Trainer's backward reaches no parameter. Backpropagating
-            # through the poisoned graph (even times 0) would turn every gradient into NaN (0 * inf).
-            # The parameters keep no gradient from this batch, exactly as the custom loop's skip.
-            loss = torch.zeros((), device=output.loss.device, requires_grad=True)
+        loss = self.run.batch_loss(task, output.loss)
         return (loss, output.outputs) if return_outputs else loss
+
+    def _get_grad_norm(self, model: torch.nn.Module, grad_norm: Any = None) -> Any:
+        """The Trainer's (clipped, unscaled) gradient norm, checked before its optimizer step.
+
+        The hook between clipping and ``optimizer.step()``: :meth:`EngineRun.update_allowed` drops the
+        gradients of a non-finite step under ``nan_policy: skip`` (the optimizer step then changes
+        nothing) and raises under ``stop``; an fp16 overflow is left to the scaler, which skips the
+        step itself (and the Trainer then holds the schedule back, as the custom loop does).
+        """
+        grad_norm = super()._get_grad_norm(model, grad_norm)
+        self.run.update_allowed(grad_norm, self.run.start_step + self.state.global_step + 1)
+        return grad_norm
 
 
 class EngineCallback(TrainerCallback):
@@ -83,6 +100,24 @@ class EngineCallback(TrainerCallback):
         # The Trainer counts steps from 0 again on --resume; the run counts its own steps.
         if self.run.end_step(self.run.start_step + state.global_step):
             control.should_training_stop = True
+
+
+def check_single_device(args: TrainingArguments) -> None:
+    """Refuse the one-process, several-GPU setup in which the Trainer would fall back to DataParallel.
+
+    ``nn.DataParallel`` splits each batch across the GPUs and gathers the outputs, which fails on the
+    heads' output objects (and would train differently from the loop engine, which uses one GPU).
+    """
+    if args.n_gpu > 1:
+        raise KlueInputError(
+            None,
+            "train.engine",
+            f"trainer: {args.n_gpu} GPUs are visible to this one process, and the Trainer would split "
+            f"each batch across them with nn.DataParallel, which the task heads do not support. Start one "
+            f"process per GPU (`torchrun --nproc_per_node {args.n_gpu} -m mtl train ...` or "
+            "`accelerate launch -m mtl train ...`), or use one GPU (CUDA_VISIBLE_DEVICES=0)",
+            kind="key",
+        )
 
 
 def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, Any]:
@@ -105,12 +140,18 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
             report_to="none",  # TensorBoard / W&B are written by the EngineRun, with the custom loop's tags
             remove_unused_columns=False,
             seed=cfg.seed,
+            fp16=session.autocast_dtype is torch.float16,
             bf16=session.autocast_dtype is torch.bfloat16,
+            # The Trainer's own NaN filter reads every micro-batch's loss on the host (a sync each);
+            # non-finite steps are the EngineRun's job (nan_policy), from the gradient norm.
+            logging_nan_inf_filter=False,
             use_cpu=session.device.type == "cpu",
             ddp_find_unused_parameters=True,
+            ddp_timeout=cfg.ddp_timeout,
             # The EngineRun shows progress for both engines (every task's loss, plain lines off a terminal).
             disable_tqdm=True,
         )
+        check_single_device(args)
         trainer = MultiTaskTrainer(
             model=session.model,
             args=args,

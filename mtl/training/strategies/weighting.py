@@ -118,13 +118,14 @@ class DynamicWeightAverage(Weighting):
 
     def __init__(self, loss_weights: Mapping[str, float], window: int) -> None:
         super().__init__(loss_weights, window)
-        self.sums = {t: 0.0 for t in self.tasks}  # the current window
+        # The current window, summed on the device (float64): read once per window, not per batch.
+        self.sums: dict[str, torch.Tensor | float] = {t: 0.0 for t in self.tasks}
         self.counts = {t: 0 for t in self.tasks}
         self.means: dict[str, list[float]] = {t: [] for t in self.tasks}  # the last two windows
         self._weights = {t: 1.0 for t in self.tasks}
 
     def weigh(self, task: str, loss: torch.Tensor) -> torch.Tensor:
-        self.sums[task] += float(loss.detach())
+        self.sums[task] = self.sums[task] + loss.detach().double()
         self.counts[task] += 1
         return loss * (self.loss_weights[task] * self._weights[task])
 
@@ -135,8 +136,10 @@ class DynamicWeightAverage(Weighting):
         if step % self.window:
             return
         for t in self.tasks:
-            if self.counts[t]:  # a task not drawn in the window keeps its last two means
-                self.means[t] = [*self.means[t], self.sums[t] / self.counts[t]][-2:]
+            mean = float(self.sums[t]) / self.counts[t] if self.counts[t] else math.nan
+            # A task not drawn in the window (or with a non-finite loss in it) keeps its last two means.
+            if math.isfinite(mean):
+                self.means[t] = [*self.means[t], mean][-2:]
             self.sums[t], self.counts[t] = 0.0, 0
         if all(len(m) == 2 for m in self.means.values()):
             rates = torch.tensor([m[1] / m[0] for m in self.means.values()], dtype=torch.float64)
@@ -144,7 +147,8 @@ class DynamicWeightAverage(Weighting):
             self._weights = dict(zip(self.tasks, weights.tolist(), strict=True))
 
     def state(self) -> dict[str, Any]:
-        return {"sums": self.sums, "counts": self.counts, "means": self.means, "weights": self._weights}
+        sums = {t: float(v) for t, v in self.sums.items()}  # float64 values: exact in JSON
+        return {"sums": sums, "counts": self.counts, "means": self.means, "weights": self._weights}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.sums, self.counts = dict(state["sums"]), dict(state["counts"])

@@ -1,0 +1,140 @@
+"""Memory that fails fast or fits: each task's largest batch tried before step 1 (``train.memory_check``).
+
+A multi-task run draws its tasks at random, so the batch that does not fit in GPU memory (MRC or
+WoS at 510 tokens on a 16 GB card) may come hours in. Before the first step, on a GPU, one forward
+and backward of every task's largest batch (its ``batch_size`` longest features, the batch whose
+activations peak) runs with the optimizer's state reserved beside it, and each task's peak memory
+is printed. A task that does not fit turns gradient checkpointing on when that makes it fit (said
+so), or stops the run with exit 2 naming the task, its batch shape and the options.
+
+The check leaves the run as it found it: no optimizer step, gradients dropped, and it runs before
+the engine seeds or restores the random state (:meth:`mtl.training.run.EngineRun.begin`), so parity
+and bitwise resume are unaffected. On CPU it does nothing (host memory is not the constraint
+here); tests drive the decision with a stand-in for the GPU measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtl.batching.collate import batch_for
+from mtl.batching.order import longest_batch
+from mtl.errors import KlueInputError
+from mtl.modeling.encoder import enable_gradient_checkpointing
+from mtl.modeling.precision import autocast
+from mtl.training.session import Session
+
+GIB = 2**30
+
+#: measures one task's batch: peak bytes of a forward + backward; raises torch.OutOfMemoryError
+Measure = Callable[[str, dict[str, Any]], int]
+
+
+@dataclass
+class MemoryReport:
+    """What the check found: peak bytes per task, and whether it turned checkpointing on."""
+
+    peaks: dict[str, int]
+    shapes: dict[str, tuple[int, int]]  # (rows, tokens) of each task's largest batch
+    enabled_checkpointing: bool = False
+
+
+def largest_batches(session: Session) -> dict[str, dict[str, Any]]:
+    """Each task's ``batch_size`` longest training features, collated on the session's device."""
+    out = {}
+    for name, td in session.data.items():
+        indices = longest_batch(td.train.lengths, td.task.settings.batch_size)  # type: ignore[union-attr]
+        batch = batch_for(td.task, td.train, indices, session.device)  # type: ignore[arg-type]
+        # A generator of its own: the stream's (masked-LM masks) must not move.
+        out[name] = td.task.train_batch(batch, np.random.default_rng(0))
+    return out
+
+
+def optimizer_state_bytes(model: torch.nn.Module) -> int:
+    """What AdamW will hold from step 1: two fp32 moments per trainable parameter."""
+    return sum(2 * p.numel() * 4 for p in model.parameters() if p.requires_grad)
+
+
+def cuda_measure(session: Session) -> Measure:
+    """Peak CUDA memory of one forward + backward of a batch, with the optimizer's state reserved."""
+    device, model = session.device, session.model
+
+    def measure(task: str, batch: dict[str, Any]) -> int:
+        reserve = torch.empty(optimizer_state_bytes(model), dtype=torch.uint8, device=device)
+        torch.cuda.reset_peak_memory_stats(device)
+        try:
+            with autocast(device, session.autocast_dtype):
+                loss = model(task, **batch).loss
+            loss.backward()
+            return torch.cuda.max_memory_allocated(device)
+        finally:
+            model.zero_grad(set_to_none=True)
+            del reserve
+            torch.cuda.empty_cache()
+
+    return measure
+
+
+def check_memory(session: Session, measure: Measure | None = None) -> MemoryReport | None:
+    """Try every task's largest batch; None when there is nothing to check (CPU, ``memory_check: false``).
+
+    ``measure`` stands in for the GPU measurement (tests); by default it is :func:`cuda_measure` on
+    CUDA and the check is skipped elsewhere. A task that runs out of memory is tried again with
+    gradient checkpointing (unless it is on already); if it then fits, checkpointing stays on for the
+    run (``train.gradient_checkpointing`` is set, so checkpoints record it). Otherwise
+    :class:`~mtl.errors.KlueInputError` names the task, its batch shape and the options.
+    """
+    if not session.cfg.train.memory_check:
+        return None
+    if measure is None:
+        if session.device.type != "cuda":
+            return None
+        measure = cuda_measure(session)
+    model = session.model
+    batches = largest_batches(session)
+    report = MemoryReport({}, {n: tuple(b["input_ids"].shape) for n, b in batches.items()})  # type: ignore[misc]
+    for name, batch in batches.items():
+        try:
+            report.peaks[name] = measure(name, batch)
+            continue
+        except torch.OutOfMemoryError:
+            if model.encoder.is_gradient_checkpointing:
+                raise _does_not_fit(name, report.shapes[name]) from None
+        enable_gradient_checkpointing(model.encoder)
+        try:
+            report.peaks[name] = measure(name, batch)
+        except torch.OutOfMemoryError:
+            raise _does_not_fit(name, report.shapes[name]) from None
+        session.cfg.train.gradient_checkpointing = True
+        report.enabled_checkpointing = True
+        if session.is_main:
+            rows, tokens = report.shapes[name]
+            print(
+                f"note: the {name} batch of {rows} x {tokens} tokens does not fit in GPU memory without "
+                "gradient checkpointing: train.gradient_checkpointing is now on for this run "
+                "(about a third more compute)"
+            )
+    if session.is_main:
+        peaks = ", ".join(
+            f"{n} {p / GIB:.2f} ({'x'.join(map(str, report.shapes[n]))})" for n, p in report.peaks.items()
+        )
+        print(f"memory check: peak GiB per task at its largest batch (rows x tokens): {peaks}")
+    return report
+
+
+def _does_not_fit(task: str, shape: tuple[int, int]) -> KlueInputError:
+    rows, tokens = shape
+    return KlueInputError(
+        None,
+        f"tasks.{task}",
+        f"its largest training batch ({rows} rows x {tokens} tokens) does not fit in GPU memory, even "
+        "with gradient checkpointing; "
+        f"lower tasks.{task}.batch_size and raise train.gradient_accumulation_steps to keep the batch "
+        f"per optimizer step, or lower tasks.{task}.max_length; train.memory_check=false skips this check",
+        kind="key",
+    )
