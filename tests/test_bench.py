@@ -105,7 +105,26 @@ def test_quick_bench_writes_every_figure_with_its_target(quick_run: tuple[int, P
         assert c["speedup"] > 0 and c["same_labels"] == f"{c['examples']}/{c['examples']}"
     assert serving["memory"]["models_loaded"] == {"joint": 1, "separate": 8}
     assert 0 < serving["memory"]["ratio"] < 1.5
-    assert r["seconds"] < 120
+    # HTTP serving: a real `klue-mtl serve` process answered every request of the quick load run
+    http = r["http_serving"]
+    assert set(http["targets"]) == {
+        "analyze_speedup_min_2.4",
+        "micro_batching_speedup_min_3",
+        "memory_above_imports_max_0.25",
+        "load_no_failed_good",
+        "load_rss_growth_max_10pct",
+    }
+    a = http["analyze_vs_separate"]
+    assert (
+        a["tasks"] == ["ynat", "ner", "dp"] and a["identical_results"] == f"{a['examples']}/{a['examples']}"
+    )
+    assert http["micro_batching"]["speedup"] > 0
+    load = http["load"]
+    assert load["requests"] == load["good"] + load["bad"] == sum(load["statuses"].values())
+    assert load["failed_good"] == 0 and load["bad_not_4xx"] == 0, load["failures"]
+    assert 0 < load["p50_ms"] <= load["p99_ms"] and load["rss_first_half_bytes"] > 0
+    # the eight exports were measured once, for both serving sections
+    assert http["memory"]["separate_peak_rss_bytes"] == serving["memory"]["separate_peak_rss_bytes"]
 
 
 def test_quick_bench_prints_the_table_it_writes(quick_run: tuple[int, Path, str]) -> None:
@@ -116,6 +135,7 @@ def test_quick_bench_prints_the_table_it_writes(quick_run: tuple[int, Path, str]
         assert f"| {what} |" in table
     for task in TASK_NAMES:
         assert f"| {task} |" in table
+    assert "## HTTP serving" in table and "| load: 100 requests, 16 concurrent |" in table
 
 
 # -- data and plan -------------------------------------------------------------------------------

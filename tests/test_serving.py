@@ -218,7 +218,8 @@ def test_tasks_health_docs_and_page(client: Any) -> None:
     assert client.get("/readyz").json()["tasks"] == list(TASK_NAMES)
     spec = client.get("/openapi.json").json()
     assert {"/v1/predict/{task}", "/v1/analyze", "/v1/tasks", "/healthz", "/readyz"} <= set(spec["paths"])
-    assert client.get("/docs").status_code == 200
+    # no HTML viewer: FastAPI's pull their scripts from a CDN, a blank page offline
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
     for asset in ("/static/app.js", "/static/style.css"):

@@ -132,6 +132,7 @@ def test_the_page_draws_the_entities_and_the_tree_the_api_returns(model: Any, tm
             assert sorted(labels) == sorted(
                 r if h else f"ROOT · {r}" for h, r in zip(dp["heads"], dp["deprels"], strict=True)
             )
+            assert_labels_apart(page)
             # every arc is drawn inside the picture (a layout bug would put them at NaN or off-canvas)
             box = page.locator("#dp svg").bounding_box()
             assert box and box["width"] > 300 and box["height"] > 80
@@ -159,5 +160,49 @@ def test_the_page_draws_the_entities_and_the_tree_the_api_returns(model: Any, tm
                 folder = Path(os.environ["KLUE_MTL_SCREENSHOT_DIR"])
                 folder.mkdir(parents=True, exist_ok=True)
                 shutil.copy(shot, folder / shot.name)
+        finally:
+            browser.close()
+
+
+def assert_labels_apart(page: Any) -> None:
+    """No two relation labels of the drawn tree overlap (their boxes, as the browser laid them out)."""
+    boxes = [b for t in page.locator("#dp svg text.arc-label").all() if (b := t.bounding_box())]
+    assert len(boxes) == page.locator("#dp svg text.arc-label").count()
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = (
+                a["x"] + a["width"] <= b["x"]
+                or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"]
+                or b["y"] + b["height"] <= a["y"]
+            )
+            assert apart, f"labels overlap: {a} and {b}"
+
+
+@pytest.mark.slow
+def test_relation_labels_of_a_crowded_tree_never_overlap(model: Any) -> None:
+    """One-syllable eojeols, five dependents of one head, two crossing arcs of the same span: the
+    layout the first version drew with labels on top of each other."""
+    from playwright.sync_api import sync_playwright
+
+    executable = browser_or_skip()
+    parse = {
+        "words": ["가", "나", "다", "라", "마", "바", "사", "아", "자"],
+        "heads": [5, 5, 5, 5, 0, 3, 4, 5, 5],
+        "deprels": ["VNP_CMP", "NP_MOD", "VP_MOD", "NP_SBJ", "VP", "VNP_CMP", "NP_OBJ", "AP", "VP_CNJ"],
+    }
+    with ServerThread(create_app(model)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url + "/")
+            page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            page.evaluate(
+                "parse => { renderTree(document.querySelector('#dp'), parse);"
+                " document.querySelector('#analyze-results').hidden = false; }",
+                parse,
+            )
+            assert page.locator("#dp svg path.arc").count() == len(parse["words"])
+            assert_labels_apart(page)
         finally:
             browser.close()

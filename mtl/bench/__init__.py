@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cmd_bench", "run_bench"]
+__all__ = ["Progress", "cmd_bench", "run_bench"]
 
 
-class _Progress:
+class Progress:
     """One line on stderr per phase, with the time since the run started."""
 
     def __init__(self) -> None:
@@ -55,7 +55,7 @@ def run_bench(
     )
     from mtl.training.session import build_session
 
-    say, watch = _Progress(), CpuWatch()
+    say, watch = Progress(), CpuWatch()
     plan = make_plan(model_size, data_dir, quick)
     results: dict[str, Any] = {"machine": environment(), "plan": plan.to_dict()}
     with tempfile.TemporaryDirectory(prefix="klue-bench-") as tmp:
@@ -113,7 +113,9 @@ def run_bench(
         dev_files = {t: resolve_path(cfg, f) for t, f in plan.data.dev.items()}
         results["serving"] = serving_figures(session, dev, dev_files, plan, Path(tmp) / "serving")
         say("HTTP serving: analyze vs separate, micro-batching, server memory, a mixed load run")
-        results["http_serving"] = _http_serving(model_size, data_dir, plan.quick, Path(tmp) / "serving")
+        results["http_serving"] = _http_serving(
+            model_size, data_dir, plan.quick, Path(tmp) / "serving", results["serving"]["memory"], say
+        )
         del session, tasks, dev
         gc.collect()
 
@@ -125,13 +127,28 @@ def run_bench(
     return results
 
 
-def _http_serving(model_size: str, data_dir: str | Path | None, quick: bool, folder: Path) -> dict[str, Any]:
-    """The ``klue-mtl serve`` figures (mtl/bench/serving.py) on the checkpoint ``serving_figures`` saved."""
+def _http_serving(
+    model_size: str,
+    data_dir: str | Path | None,
+    quick: bool,
+    folder: Path,
+    separate_memory: dict[str, Any],
+    say: Progress,
+) -> dict[str, Any]:
+    """The ``klue-mtl serve`` figures (mtl/bench/serving.py) on the checkpoint ``serving_figures`` saved,
+    against the eight exports it measured."""
     try:
         from mtl.bench.serving import serving_bench
     except ImportError as err:  # the serve extra is not installed
         return {"skipped": f"{err} (pip install 'klue-mtl[serve]')"}
-    return serving_bench(model_size, data_dir, quick=quick, checkpoint=folder / "serving-checkpoint")
+    return serving_bench(
+        model_size,
+        data_dir,
+        quick=quick,
+        checkpoint=folder / "serving-checkpoint",
+        separate_memory=separate_memory,
+        say=say,
+    )
 
 
 def write_report(results: dict[str, Any], output: str | Path) -> tuple[Path, Path]:

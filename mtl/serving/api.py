@@ -88,7 +88,9 @@ class KlueMultiTask:
         checkpoint = Path(checkpoint)
         if (checkpoint / LAST).is_dir() and not (checkpoint / CONFIG_NAME).is_file():
             raise KlueInputError(
-                checkpoint, None, f"is a run folder, not a checkpoint: pass {checkpoint / LAST}"
+                checkpoint,
+                None,
+                f"is a run folder, not a checkpoint: use one of its checkpoints, e.g. --checkpoint {checkpoint / LAST}",
             )
         model, tokenizer, resources, run = load_checkpoint(checkpoint)
         cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()

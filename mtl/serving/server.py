@@ -4,7 +4,11 @@ Endpoints (README, "Serving"):
 
 * ``POST /v1/predict/{task}`` ``{"inputs": [...]}`` -> ``{"task", "results"}``: ``KlueMultiTask.predict``;
 * ``POST /v1/analyze`` ``{"text"}`` -> ``{"text", "results": {task: result}}``: ``KlueMultiTask.analyze``;
-* ``GET /v1/tasks``, ``GET /healthz``, ``GET /readyz``, ``GET /docs`` + ``/openapi.json``, ``GET /``.
+* ``GET /v1/tasks``, ``GET /healthz``, ``GET /readyz``, ``GET /openapi.json``, ``GET /``.
+
+No ``/docs`` or ``/redoc``: FastAPI's viewers load their scripts from a CDN, so offline (where this
+server usually runs) they are a blank page. ``/openapi.json`` needs nothing; any OpenAPI viewer
+reads it.
 
 Every request's inputs are checked with the task's own validation (``records_from_inputs``) in the
 request handler, before they join a batch: a malformed item is that request's 422 and never reaches
@@ -36,6 +40,8 @@ from mtl.tasks.base import input_text
 
 __all__ = ["ServeSettings", "create_app", "task_catalog"]
 
+#: on SIGTERM / Ctrl-C, requests still running get this long before the server exits anyway
+SHUTDOWN_SECONDS = 30
 ANALYZE_KEY = "analyze"  # the batcher key of analyze requests (no task has this name: see TASK_SHAPES)
 STATIC = resources.files("mtl.serving") / "static"
 
@@ -264,6 +270,8 @@ def create_app(
         version="1",
         lifespan=lifespan,
         default_response_class=_JSON,
+        docs_url=None,  # the viewers' scripts come from a CDN (module doc)
+        redoc_url=None,
     )
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     app.state.batcher = batcher
@@ -378,7 +386,14 @@ def serve(
     import uvicorn
 
     app = create_app(checkpoint=checkpoint, settings=settings, device=device)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+    )
 
 
 class ServerThread:
@@ -390,7 +405,15 @@ class ServerThread:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1") -> None:
         import uvicorn
 
-        config = uvicorn.Config(app, host=host, port=0, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="klue-mtl-server", daemon=True)
         self.url = ""
@@ -399,16 +422,20 @@ class ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 60
         while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
+            if not self.thread.is_alive():
+                raise RuntimeError("the server thread ended before it listened (see the log above)")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the server did not start listening within 60 s")
             time.sleep(0.02)
         host, port = self.server.servers[0].sockets[0].getsockname()[:2]
         self.url = f"http://{host}:{port}"
         return self.url
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self.thread.join(timeout=SHUTDOWN_SECONDS + 10)
+        if self.thread.is_alive() and exc_type is None:
+            raise RuntimeError(f"the server thread did not stop within {SHUTDOWN_SECONDS + 10} s")
 
 
 def cmd_serve(args: Any) -> int:

@@ -78,10 +78,30 @@ function renderLegend(container) {
   }
 }
 
-// The dependency tree: eojeols on a baseline, one arc per word from its head, the label on the arc.
+// The height (in steps) of each word's arc, 0 for the root: every arc is higher than the arcs it
+// spans, and arcs whose word ranges meet (sharing a word included) never share a height. The label
+// sits at the apex, so labels on one height belong to arcs at least one word apart and never touch;
+// equal spans alone (the first layout) put the labels of crossing or neighbouring arcs on top of
+// each other.
+function arcLevels(heads) {
+  const arcs = heads
+    .map((head, i) => ({ i, lo: Math.min(i + 1, head), hi: Math.max(i + 1, head) }))
+    .filter((a) => heads[a.i] !== 0)
+    .sort((a, b) => a.hi - a.lo - (b.hi - b.lo) || a.lo - b.lo);
+  const levels = heads.map(() => 0), placed = [];
+  for (const a of arcs) {
+    let level = 1 + Math.max(0, ...placed.filter((b) => a.lo <= b.lo && b.hi <= a.hi).map((b) => levels[b.i]));
+    while (placed.some((b) => levels[b.i] === level && b.lo <= a.hi && a.lo <= b.hi)) level += 1;
+    levels[a.i] = level;
+    placed.push(a);
+  }
+  return levels;
+}
+
+// The dependency tree: eojeols on a baseline, one arc per word from its head, the label at its apex.
 function renderTree(container, parse) {
   container.replaceChildren();
-  const gap = 26, pad = 16, step = 26, base = 40;
+  const gap = 26, pad = 16, step = 28, base = 40;
   const root = svg("svg", { class: "dp", role: "img", "aria-label": "dependency tree" });
   container.append(root);
   const xs = [], widths = [];
@@ -94,9 +114,8 @@ function renderTree(container, parse) {
     xs.push(x + w / 2);
     x += w + gap;
   });
-  const span = (i, h) => Math.abs(i - h);
-  const maxSpan = Math.max(1, ...parse.heads.map((h, i) => (h ? span(i + 1, h) : 0)));
-  const top = 24 + Math.min(maxSpan, 12) * step; // tallest arc, ROOT line drawn from above it
+  const levels = arcLevels(parse.heads);
+  const top = 24 + Math.max(1, ...levels) * step; // tallest arc, ROOT line drawn from above it
   const baseline = top + base;
   root.setAttribute("width", x + pad);
   root.setAttribute("height", baseline + 24);
@@ -119,7 +138,7 @@ function renderTree(container, parse) {
       return;
     }
     const x1 = xs[head - 1] + (dep > head ? 4 : -4), x2 = xs[i] + (dep > head ? -4 : 4);
-    const height = Math.min(span(dep, head), 12) * step;
+    const height = levels[i] * step;
     const y = foot - height;
     root.append(svg("path", {
       class: "arc", d: `M${x1},${foot} C${x1},${y} ${x2},${y} ${x2},${foot}`,
