@@ -156,6 +156,14 @@ class TrainConfig:
     # Seconds the processes of a several-GPU run wait for each other in one collective before giving
     # up: long enough for the others to wait while rank 0 writes a large checkpoint.
     ddp_timeout: int = 3600
+    # Multi-task strategies (mtl.training.strategies, README "Multi-task strategies"): K distinct
+    # tasks per step, how their losses are weighted, how their encoder gradients are combined, and
+    # the task-interaction probe every N steps (0: off).
+    tasks_per_step: int = 1
+    weighting: str = "static"  # static | uncertainty | dwa (or a registered name)
+    dwa_window: int = 50  # steps per DWA window (weights from the last two windows' mean losses)
+    aggregator: str = "sum"  # sum | upgrad | mgda | pcgrad | ... (TorchJD: pip install klue-mtl[strategies])
+    interaction_every: int = 0
 
 
 @dataclass
@@ -325,6 +333,13 @@ def _validate(cfg: RunConfig, source: str | None) -> None:
         (t.eval_every >= 0 and t.save_every >= 0, "train.eval_every", "must be >= 0"),
         (t.evals_per_epoch >= 0, "train.evals_per_epoch", "must be >= 0"),
         (t.ddp_timeout > 0, "train.ddp_timeout", "must be > 0 (seconds)"),
+        (
+            1 <= t.tasks_per_step <= max(len(cfg.tasks), 1),
+            "train.tasks_per_step",
+            f"must be between 1 and the number of tasks ({len(cfg.tasks)})",
+        ),
+        (t.dwa_window >= 1, "train.dwa_window", "must be >= 1"),
+        (t.interaction_every >= 0, "train.interaction_every", "must be >= 0 (0: off)"),
         (
             set(t.report_to) <= set(REPORTERS) and len(set(t.report_to)) == len(t.report_to),
             "train.report_to",

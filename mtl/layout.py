@@ -68,6 +68,10 @@ SCOREBOARD_MD = "scoreboard.md"
 BUDGET_JSON = "budget.json"
 BUDGET_MD = "budget.md"
 CLASSIFICATION_REPORT = "classification_report.txt"
+#: task-interaction probes: <run>/interaction/<step-N or checkpoint name>/interaction.{json,png}
+INTERACTION_DIR = "interaction"
+INTERACTION_JSON = "interaction.json"
+INTERACTION_PNG = "interaction.png"
 
 
 def confusion_png(task: str) -> str:
@@ -80,6 +84,7 @@ RUN_OUTPUTS = (
     TENSORBOARD_DIR,
     TRAINER_DIR,
     EVAL_DIR,
+    INTERACTION_DIR,
     TASK_BEST_JSON,
     SCOREBOARD_JSON,
     SCOREBOARD_MD,

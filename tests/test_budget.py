@@ -239,6 +239,7 @@ def test_the_experiment_compares_a_temperature_other_than_1_2_5_and_writes_as_it
         seeds=None,
         mlm_only=False,
         mlm=False,
+        strategies=False,
         no_comparisons=False,
         compare_steps=20,
         compare_dev_examples=4,

@@ -3,6 +3,8 @@ length-grouped batch order gives the indices, the collator pads them.
 
 It is an endless iterator of ``{"task": name, **tensors}`` dicts with a JSON state, so the custom
 loop and the Trainer see the same batches in the same order and a resumed run continues exactly.
+With ``tasks_per_step`` K > 1 each item is a group ``{"tasks": {name: tensors, ...}}`` of K distinct
+tasks (:meth:`MultiTaskStream.draw_group`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ class MultiTaskStream:
         rank: int = 0,
         world_size: int = 1,
         device: torch.device | str = "cpu",
+        tasks_per_step: int = 1,
     ) -> None:
-        """``sampler`` picks the task of each batch: the run's, from :func:`mtl.training.budget.build_sampler`."""
+        """``sampler`` picks the task of each batch: the run's, from :func:`mtl.training.budget.build_sampler`;
+        ``tasks_per_step`` > 1 yields groups of that many distinct tasks (``train.tasks_per_step``)."""
         self.data = data
         self.device = device
         self.sampler = sampler
+        self.tasks_per_step = tasks_per_step
         # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats them.
         self.rng = np.random.default_rng(seed + 7)
         self.batches = {
@@ -53,10 +58,31 @@ class MultiTaskStream:
         return self
 
     def __next__(self) -> dict[str, Any]:
+        if self.tasks_per_step > 1:
+            return {"tasks": {task: self.task_batch(task) for task in self.draw_group()}}
         task = next(self.sampler)
+        return {"task": task, **self.task_batch(task)}
+
+    def task_batch(self, task: str) -> dict[str, Any]:
+        """The next training batch of ``task`` in its own batch order."""
         td = self.data[task]
         batch = batch_for(td.task, td.train, next(self.batches[task]), self.device)  # type: ignore[arg-type]
-        return {"task": task, **td.task.train_batch(batch, self.rng)}
+        return td.task.train_batch(batch, self.rng)
+
+    def draw_group(self) -> list[str]:
+        """``tasks_per_step`` distinct tasks, in the order the sampler first draws them.
+
+        Draws from the sampler until that many distinct tasks came up, dropping repeats: for a
+        sampler with probabilities p this is sampling without replacement, each further task with
+        p renormalised over the tasks not drawn yet. Deterministic, and resumed by the sampler's own
+        state (a group may take several draws: the sampler's position runs ahead of the steps).
+        """
+        group: list[str] = []
+        while len(group) < self.tasks_per_step:
+            task = next(self.sampler)
+            if task not in group:
+                group.append(task)
+        return group
 
     def state_dict(self) -> dict[str, Any]:
         """Sampler position and every task's batch-order position (JSON)."""

@@ -245,6 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("cmd_export"))
 
     p = sub.add_parser(
+        "interaction",
+        help="task x task cosine similarity of the tasks' encoder gradients on fixed probe batches",
+        formatter_class=fmt,
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/demo/last")
+    p.add_argument("--tasks", nargs="+", help="tasks to probe (default: every task of the checkpoint's run)")
+    p.add_argument(
+        "--output",
+        help="folder for interaction.json and interaction.png (default: <run>/interaction/<checkpoint>)",
+    )
+    p.set_defaults(func=_lazy_module("mtl.cli.interaction", "cmd_interaction"))
+
+    p = sub.add_parser(
         "serve",
         help="serve every task of a checkpoint over HTTP, with a demo page at / (README, Serving)",
         formatter_class=fmt,
@@ -330,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--mlm",
         action="store_true",
         help="also run masked LM -> joint and joint + masked LM auxiliary, with bootstrap intervals (off by default)",
+    )
+    p.add_argument(
+        "--strategies",
+        action="store_true",
+        help="also run every task in every step with uncertainty weights and with UPGrad (same batches in total), "
+        "with bootstrap intervals, and the default run's task interaction at start, middle and end (off by default)",
     )
     p.add_argument(
         "--mlm-only",

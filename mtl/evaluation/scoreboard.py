@@ -77,12 +77,22 @@ def render_markdown(board: Mapping[str, Any]) -> str:
 
 
 def write_scoreboard(board: Mapping[str, Any], directory: str | Path) -> tuple[Path, Path]:
-    """``scoreboard.json`` and ``scoreboard.md`` in ``directory``."""
+    """``scoreboard.json`` and ``scoreboard.md`` in ``directory``.
+
+    When the run folder holds task-interaction heat maps (:mod:`mtl.evaluation.interaction`), both
+    link them (``interaction``: paths relative to ``directory``).
+    """
+    from mtl.evaluation.interaction import interaction_pictures
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    pictures = [str(p.relative_to(directory)) for p in interaction_pictures(directory)]
+    if pictures:
+        board = {**board, "interaction": pictures}
     json_path, md_path = directory / SCOREBOARD_JSON, directory / SCOREBOARD_MD
     json_path.write_text(json.dumps(board, indent=2, ensure_ascii=False), encoding="utf-8")
-    md_path.write_text(render_markdown(board), encoding="utf-8")
+    links = "".join(f"\n_task interaction: [{p}]({p})_\n" for p in pictures)
+    md_path.write_text(render_markdown(board) + links, encoding="utf-8")
     return json_path, md_path
 
 

@@ -32,6 +32,7 @@ from mtl.errors import KlueInputError
 from mtl.evaluation.score_file import score
 from mtl.experiments.mlm_stage import mlm_stage, render_mlm
 from mtl.experiments.split import split_official
+from mtl.experiments.strategies import probed_config, render_strategies, strategies_stage
 from mtl.layout import FEATURES_CACHE_DIR, LAST, TENSORBOARD_DIR
 from mtl.training.budget import build_sampler, total_draws
 
@@ -133,7 +134,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     report["baselines"] = baselines(cfg, out)
     report["baselines_seconds"] = time.perf_counter() - t0
     _save(report, out)
-    main = _run(cfg, out / "joint")
+    # --strategies: the headline run also measures the task interaction (which leaves it unchanged)
+    main = _run(probed_config(cfg) if args.strategies else cfg, out / "joint")
     report["joint"] = {
         "steps": cfg.train.max_steps,
         "seconds": main["wall_seconds"],
@@ -153,6 +155,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         _save(report, out)
     if args.mlm:
         report["mlm"] = mlm_stage(cfg, out, _run)
+        _save(report, out)
+    if args.strategies:
+        report["strategies"] = strategies_stage(cfg, out, _run)
         _save(report, out)
     if args.no_comparisons:
         return _finish(report, cfg, out)
@@ -286,6 +291,8 @@ def render(report: dict[str, Any], cfg: RunConfig) -> str:
         lines.append(f"- **{name}**: trivial: {task.baseline_description}; non-neural: {nonneural}")
     if "mlm" in report:
         lines += render_mlm(report["mlm"])
+    if "strategies" in report:
+        lines += render_strategies(report["strategies"], report["joint"]["steps"])
     if "temperature" not in report:
         return "\n".join(lines) + "\n"
     lines += _render_comparisons(report, cfg)

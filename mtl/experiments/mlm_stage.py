@@ -121,16 +121,9 @@ def bootstrap(
     return out
 
 
-def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> dict[str, Any]:
-    """Run the two MLM variants (``run(config, folder)`` trains one) and score all three runs."""
-    pretrain = run_once(run, pretrain_config(cfg, steps), out / "mlm-pretrain")
-    after = run_once(run, after_pretraining_config(cfg, out / "mlm-pretrain" / LAST), out / "joint-after-mlm")
-    aux = run_once(run, auxiliary_config(cfg), out / "joint-mlm-aux")
-    folders = {
-        "joint": out / "joint",
-        "mlm_then_joint": out / "joint-after-mlm",
-        "joint_mlm_aux": out / "joint-mlm-aux",
-    }
+def heldout_intervals(cfg: RunConfig, folders: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """Per task of ``cfg``: its first metric with :func:`bootstrap` intervals for every run in
+    ``folders`` (name -> run folder, scored from its ``last`` checkpoint), paired against ``"joint"``."""
     predictions = {name: heldout_predictions(folder / LAST, cfg) for name, folder in folders.items()}
     intervals = {}
     for task_name in cfg.tasks:
@@ -141,6 +134,20 @@ def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> di
             "units": len(golds),
             **bootstrap(task, golds, runs, task.main_metric, reference="joint"),
         }
+    return intervals
+
+
+def mlm_stage(cfg: RunConfig, out: Path, run: Any, steps: int = MLM_STEPS) -> dict[str, Any]:
+    """Run the two MLM variants (``run(config, folder)`` trains one) and score all three runs."""
+    pretrain = run_once(run, pretrain_config(cfg, steps), out / "mlm-pretrain")
+    after = run_once(run, after_pretraining_config(cfg, out / "mlm-pretrain" / LAST), out / "joint-after-mlm")
+    aux = run_once(run, auxiliary_config(cfg), out / "joint-mlm-aux")
+    folders = {
+        "joint": out / "joint",
+        "mlm_then_joint": out / "joint-after-mlm",
+        "joint_mlm_aux": out / "joint-mlm-aux",
+    }
+    intervals = heldout_intervals(cfg, folders)
     return {
         "mlm_steps": steps,
         "settings": {

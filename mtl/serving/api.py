@@ -27,7 +27,7 @@ from mtl.batching.prepare import Split, featurize_split, setup_task
 from mtl.config import RunConfig, TaskConfig, config_from_dict
 from mtl.errors import KlueInputError
 from mtl.evaluation.inference import inference_region, predict_features, store_rows
-from mtl.modeling.model import CONFIG_NAME, MultiTaskModel
+from mtl.modeling.model import MultiTaskModel
 from mtl.modeling.precision import pick_autocast
 from mtl.tasks.base import Task
 
@@ -82,17 +82,10 @@ class KlueMultiTask:
                 ``torch.bfloat16``, ``"auto"`` for the run's own ``train.precision`` on ``device``
                 (what ``klue-mtl evaluate`` and ``predict`` use), or None for fp32.
         """
-        from mtl.layout import LAST
-        from mtl.training.checkpoint import load_checkpoint
+        from mtl.training.checkpoint import load_checkpoint, require_checkpoint
         from mtl.training.session import check_heads_fit
 
-        checkpoint = Path(checkpoint)
-        if (checkpoint / LAST).is_dir() and not (checkpoint / CONFIG_NAME).is_file():
-            raise KlueInputError(
-                checkpoint,
-                None,
-                f"is a run folder, not a checkpoint: use one of its checkpoints, e.g. --checkpoint {checkpoint / LAST}",
-            )
+        checkpoint = require_checkpoint(checkpoint)
         model, tokenizer, resources, run = load_checkpoint(checkpoint)
         cfg = config_from_dict(run["config"]) if run.get("config") else RunConfig()
         tasks = {}

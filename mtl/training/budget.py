@@ -40,6 +40,7 @@ from mtl.config import RunConfig
 from mtl.errors import KlueInputError
 from mtl.layout import BUDGET_JSON, BUDGET_MD
 from samplers import SamplerSpec, TaskSampler
+from samplers.groups import expected_group_counts
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,8 @@ def budget_rows(
     from mtl.tasks import TASKS
 
     draws = total_draws(cfg)
-    counts = build_sampler(cfg, sizes).expected_counts(draws)
+    # tasks_per_step K: each draw is a group of K distinct tasks, a task's batches are its groups.
+    counts = expected_group_counts(build_sampler(cfg, sizes), draws, cfg.train.tasks_per_step)
     targets, _ = epoch_targets(cfg, sizes)
     rows = []
     for name, size in sizes.items():
@@ -378,6 +380,20 @@ def _how_sampled(cfg: RunConfig, report: dict[str, Any]) -> str:
     return text
 
 
+def strategy_note(cfg: RunConfig) -> list[str]:
+    """The budget header's line on ``train.tasks_per_step`` and what ``train.aggregator`` costs."""
+    t = cfg.train
+    if t.tasks_per_step == 1:
+        return []
+    note = (
+        f"Each draw is {t.tasks_per_step} distinct tasks: {total_draws(cfg) * t.tasks_per_step} batches in "
+        "all; p is the chance that a task is in a draw."
+    )
+    if t.aggregator != "sum":
+        note += f" Aggregator {t.aggregator}: one encoder backward per task in each draw."
+    return [note]
+
+
 def _epochs(value: float) -> str:
     # Two decimals for real runs; three significant digits for the fractions of a smoke run.
     return f"{value:.2f}" if value >= 0.1 else f"{value:.3g}"
@@ -402,6 +418,7 @@ def format_table(cfg: RunConfig, report: dict[str, Any]) -> str:
         f"Per-task budget ({report['sizes_from']}{procs}): max_steps {t.max_steps} x accumulation "
         f"{t.gradient_accumulation_steps} = {report['draws']} batches.",
         _how_sampled(cfg, report),
+        *strategy_note(cfg),
     ]
     if any(r["baseline_epochs"] is not None for r in tasks):
         lines.append(

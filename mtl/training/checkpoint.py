@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from mtl.errors import KlueInputError
 from mtl.layout import (
+    LAST,
     RUN_FILE,
     STATE_DIR,
     STATE_FILE,
@@ -288,6 +289,19 @@ def load_training_state(directory: str | Path) -> TrainingState:
         extra=meta["extra"],
         scaler=meta.get("scaler"),  # absent from checkpoints written before fp16 training existed
     )
+
+
+def require_checkpoint(directory: str | Path) -> Path:
+    """``directory`` as a checkpoint folder; a run folder (which holds ``last``) is an input error that
+    names the checkpoint to pass instead."""
+    directory = Path(directory)
+    if (directory / LAST).is_dir() and not (directory / CONFIG_NAME).is_file():
+        raise KlueInputError(
+            directory,
+            None,
+            f"is a run folder, not a checkpoint: use one of its checkpoints, e.g. --checkpoint {directory / LAST}",
+        )
+    return directory
 
 
 def load_checkpoint(directory: str | Path) -> tuple[MultiTaskModel, Any, dict[str, Any], dict[str, Any]]:

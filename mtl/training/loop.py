@@ -4,9 +4,11 @@ Each optimizer step takes ``gradient_accumulation_steps`` batches from the multi
 (each batch one task, chosen by the temperature sampler), scales each task's loss by its weight and
 by the accumulation count (and by fp16's loss scale), clips, steps AdamW and the schedule. Under
 DDP the gradients are all-reduced once per optimizer step (the other micro-batches run under
-``no_sync``). What happens around the steps (resume, RNG, the non-finite check, progress,
-TensorBoard / W&B, evaluation and best-checkpoint selection, checkpoints, the clean stop on
-SIGINT/SIGTERM, the summary) is :class:`mtl.training.run.EngineRun`, shared with the Trainer engine.
+``no_sync``). With ``train.tasks_per_step`` > 1 each micro-batch is a group of distinct tasks, run
+by :meth:`mtl.training.run.EngineRun.group_step` (shared with the Trainer). What happens around the
+steps (resume, RNG, the non-finite check, progress, TensorBoard / W&B, evaluation and
+best-checkpoint selection, checkpoints, the clean stop on SIGINT/SIGTERM, the summary) is
+:class:`mtl.training.run.EngineRun`, shared with the Trainer engine.
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
         for step in range(run.start_step + 1, cfg.max_steps + 1):
             for micro in range(accum):
                 batch = next(stream)
-                task = batch.pop("task")
                 # Under DDP the last micro-batch's backward all-reduces the step's gradients once.
                 sync = ddp is None or micro == accum - 1
+                if "tasks" in batch:  # train.tasks_per_step > 1
+                    run.group_step(forward, batch["tasks"], sync=sync)
+                    continue
+                task = batch.pop("task")
                 with nullcontext() if sync else ddp.no_sync():
                     with autocast(session.device, session.autocast_dtype):
                         loss = forward(task, **batch).loss

@@ -70,8 +70,17 @@ def task_parameter_groups(model: nn.Module, cfg: RunConfig) -> list[dict]:
     return groups
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig, run: RunConfig | None = None) -> torch.optim.AdamW:
+def build_optimizer(
+    model: nn.Module,
+    cfg: TrainConfig,
+    run: RunConfig | None = None,
+    *,
+    strategy_params: list[torch.Tensor] | None = None,
+) -> torch.optim.AdamW:
     """AdamW over :func:`parameter_groups`; fused kernels when ``fused_adamw`` (same maths, one pass).
+
+    ``strategy_params`` (a loss weighting's learned values, :mod:`mtl.training.strategies.weighting`)
+    train in a last group of their own, at ``learning_rate`` without weight decay.
 
     On CPU the fused step is ~6x faster than the default per-tensor loop for a 10M-parameter
     embedding matrix, which otherwise dominates the step time of small encoders.
@@ -84,6 +93,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, run: RunConfig | None = 
         if run is not None and has_task_settings(run)
         else parameter_groups(model, cfg.weight_decay)
     )
+    if strategy_params:
+        groups.append({"params": strategy_params, "weight_decay": 0.0})
     return torch.optim.AdamW(
         groups,
         lr=cfg.learning_rate,

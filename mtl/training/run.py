@@ -5,7 +5,10 @@ they run forward, backward and the optimizer step. Everything around that is an 
 
 - the start: optimizer, schedule and batch stream restored on ``--resume``; the RNG seeded anew or
   restored (:func:`start_rng`); ``train.compile`` applied (:func:`compile_model`);
-- each batch: the task's loss weight, the running loss per task (kept on the device);
+- each batch: the task's loss weighting (``train.weighting``, :mod:`mtl.training.strategies`), the
+  running loss per task (kept on the device);
+- with ``train.tasks_per_step`` > 1, each group of task batches (:meth:`EngineRun.group_step`): every
+  task's forward and weighted loss, backward of their sum or through ``train.aggregator``;
 - each step: the non-finite check under ``train.nan_policy`` on the clipped gradient norm (the one
   host sync of a step; under DDP the norm is of the all-reduced gradients, so every rank decides
   alike), fp16 loss scaling (:mod:`mtl.modeling.precision`), the progress bar or log line (:mod:`mtl.training.progress`), the scalars (``loss/<task>``,
@@ -37,6 +40,7 @@ import signal
 import sys
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -44,14 +48,15 @@ from transformers import set_seed
 
 from mtl.batching.stream import MultiTaskStream
 from mtl.errors import KlueInputError
-from mtl.layout import BEST, LAST, TASK_BEST_JSON, task_best_dir
+from mtl.layout import BEST, INTERACTION_DIR, LAST, TASK_BEST_JSON, task_best_dir
 from mtl.modeling.encoder import enable_gradient_checkpointing
-from mtl.modeling.precision import make_grad_scaler
+from mtl.modeling.precision import autocast, make_grad_scaler
 from mtl.tracking.reporters import Reporter
 from mtl.training.checkpoint import restore_rng
 from mtl.training.memory import check_memory
 from mtl.training.progress import Progress, is_terminal
 from mtl.training.session import Session
+from mtl.training.strategies.aggregation import aggregated_backward, build_aggregator, encoder_outputs
 
 
 def task_eval_intervals(session: Session) -> dict[str, int]:
@@ -157,7 +162,8 @@ class EngineRun:
         self.optimizer, self.scheduler, self.stream = optimizer, scheduler, stream
         # Evaluation's per-task bars only on a terminal (elsewhere they would be carriage-return spam).
         self.progress = progress and is_terminal(sys.stderr)
-        self.weights = {name: session.cfg.tasks[name].loss_weight for name in session.data}
+        self.weighting = session.weighting
+        self.aggregator = build_aggregator(self.cfg.aggregator)
         # Saved with every checkpoint: the best selection score so far and the skipped-batch count.
         # task_best: per task {"metric", "value", "step"} of its own best evaluation so far.
         # overflow_steps: fp16 steps the loss scaler skipped (it then halves the scale).
@@ -182,6 +188,7 @@ class EngineRun:
             line = self.resume_line()  # on every rank: it also sets a stretched schedule's rate
             if session.is_main:
                 print(line, flush=True)
+            self.weighting.load_state(self.extra.get("weighting", {}))
         self.losses: list[float] = []  # the weighted loss of every optimizer step (NaN: not finite)
         self.task_means: dict[str, float] = {}  # mean loss per task over the last logging window
         self.stopped_at: int | None = None
@@ -263,12 +270,49 @@ class EngineRun:
     def batch_loss(self, task: str, loss: torch.Tensor) -> torch.Tensor:
         """The batch's loss times its task's weight; the loss is kept (on the device) for the logs."""
         self._step_batches.append((task, loss.detach()))
-        return loss * self.weights[task]
+        return self.weighting.weigh(task, loss)
 
     def add_step_loss(self, value: torch.Tensor) -> None:
         """Add a batch's share (weighted, divided by the accumulation count) to the step's loss."""
         value = value.detach()
         self._step_loss = value if self._step_loss is None else self._step_loss + value
+
+    def group_step(
+        self, forward: Any, group: dict[str, dict[str, Any]], *, sync: bool = True
+    ) -> torch.Tensor:
+        """One micro-step of ``train.tasks_per_step`` tasks: each task's forward, weighted loss, backward.
+
+        ``forward`` is the model or its DDP wrapper; ``group`` maps each task to its batch. Each
+        weighted loss is divided by the accumulation count and added to the step's loss. Under
+        ``train.aggregator: sum`` every task back-propagates right after its forward (the gradient of
+        the sum, one task's activations in memory at a time; under DDP only the last backward of a
+        ``sync`` micro-step all-reduces). Otherwise the K losses go through the aggregator together:
+        each head gets its own gradient, the encoder the aggregate. Both engines call this. Returns the
+        group's share of the step's loss (on the device).
+        """
+        session, accum, scaler = self.session, self.cfg.gradient_accumulation_steps, self.scaler
+        ddp = forward if isinstance(forward, torch.nn.parallel.DistributedDataParallel) else None
+        losses: dict[str, torch.Tensor] = {}
+        shares: list[torch.Tensor] = []
+        capture = encoder_outputs(session.model.encoder) if self.aggregator else nullcontext([])
+        with capture as features:
+            for i, (task, batch) in enumerate(group.items()):
+                last = sync and i == len(group) - 1
+                with nullcontext() if ddp is None or last else ddp.no_sync():
+                    with autocast(session.device, session.autocast_dtype):
+                        loss = forward(task, **batch).loss
+                    scaled = self.batch_loss(task, loss) / accum
+                    self.add_step_loss(scaled)
+                    shares.append(scaled.detach())
+                    scaled = scaler.scale(scaled) if scaler is not None else scaled
+                    if self.aggregator is None:
+                        scaled.backward()
+                    else:
+                        losses[task] = scaled
+        if self.aggregator is not None:
+            params = list(self.weighting.parameters())
+            aggregated_backward(self.aggregator, losses, features, session.model, params)
+        return torch.stack(shares).sum()
 
     # -- each step ---------------------------------------------------------------------------------
     def update_allowed(self, grad_norm: torch.Tensor, step: int) -> bool:
@@ -325,6 +369,7 @@ class EngineRun:
             self.tb.scalar("loss/total", window_mean, step)
             self.tb.scalar("lr", lr, step)
         self.progress_bar.step(step, self.task_means if logged else None, window_mean, lr)
+        self.strategy_step(step, logged)
         if logged:
             self._window.clear()
         if step != cfg.max_steps:  # the final evaluation is finish()'s
@@ -365,8 +410,28 @@ class EngineRun:
         self._unread.clear()
         self._running.clear()
 
+    def strategy_step(self, step: int, logged: bool) -> None:
+        """After each step: the weighting's running state, its weights logged, the interaction probe."""
+        self.weighting.end_step(step)
+        # The Trainer zeroes only the model's gradients; learned weights must not accumulate theirs.
+        self.weighting.zero_grad(set_to_none=True)
+        if logged and self.cfg.weighting != "static":
+            for task, weight in self.weighting.weights().items():
+                self.tb.scalar(f"weight/{task}", weight, step)
+        every = self.cfg.interaction_every
+        if every and step % every == 0 and self.session.is_main:
+            from mtl.evaluation.interaction import measure_session, report_interaction
+
+            result = measure_session(self.session, source=f"step {step}")
+            report_interaction(
+                result, self.session.output_dir / INTERACTION_DIR / f"step-{step}", self.tb, step
+            )
+
     def checkpoint(self, step: int) -> None:
         """Weights and training state as ``<output>/last`` (what ``--resume`` continues from)."""
+        state = self.weighting.state()
+        if state:  # absent for static weights: their checkpoints stay as they were
+            self.extra["weighting"] = state
         state = self.session.training_state(
             step, self.optimizer, self.scheduler, self.stream, self.extra, self.scaler
         )

@@ -42,6 +42,7 @@ RESUMABLE_KEYS = (
     "train.compile",
     "train.report_to",
     "train.progress",
+    "train.interaction_every",
     "train.ddp_timeout",
     "tasks.*.dev",
     "tasks.*.eval_batch_size",

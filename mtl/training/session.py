@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from mtl.training.checkpoint import (
 )
 from mtl.training.optim import build_optimizer, build_scheduler
 from mtl.training.progress import is_terminal
+from mtl.training.strategies import Weighting, build_weighting, check_strategies
 
 
 @dataclass
@@ -96,10 +98,19 @@ class Session:
             rank=self.rank,
             world_size=self.world_size,
             device=self.device,
+            tasks_per_step=t.tasks_per_step,
         )
 
+    @functools.cached_property
+    def weighting(self) -> Weighting:
+        """The run's loss weighting (``train.weighting``), built once: its learned values are optimised."""
+        t = self.cfg.train
+        weights = {name: self.cfg.tasks[name].loss_weight for name in self.data}
+        return build_weighting(t.weighting, weights, t.dwa_window).to(self.device)
+
     def make_optimizer(self, model: torch.nn.Module | None = None) -> tuple[Any, Any]:
-        optimizer = build_optimizer(model or self.model, self.cfg.train, self.cfg)
+        strategy = list(self.weighting.parameters()) if model is None else []
+        optimizer = build_optimizer(model or self.model, self.cfg.train, self.cfg, strategy_params=strategy)
         return optimizer, build_scheduler(optimizer, self.cfg.train)
 
     def evaluate(
@@ -310,6 +321,7 @@ def build_session(
     output_dir = Path(output_dir)
     check_writable(output_dir)
     check_reporters(cfg.train.report_to)  # before any data is read: a missing package is a quick exit
+    check_strategies(cfg, world)
     cache_dir = resolve_cache_dir(cfg, output_dir)
     device = pick_device(rank)
     autocast_dtype = pick_autocast(cfg.train.precision, device)

@@ -52,6 +52,11 @@ class MultiTaskTrainer(Trainer):
     def training_step(
         self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
     ) -> torch.Tensor:
+        if "tasks" in inputs:
+            # train.tasks_per_step > 1: the same forward and backward as the custom loop's
+            # (EngineRun.group_step, which also adds the step's loss share).
+            model.train()
+            return self.run.group_step(model, self._prepare_inputs(inputs)["tasks"])
         loss = super().training_step(model, inputs, num_items_in_batch)
         self.run.add_step_loss(loss)  # weighted and divided by the accumulation steps; stays on the device
         return loss
