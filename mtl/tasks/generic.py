@@ -37,7 +37,7 @@ import numpy as np
 from mtl.data.table import read_table
 from mtl.errors import KlueInputError
 from mtl.tasks.base import Key, Task, check_list, check_number, input_error
-from mtl.tasks.sentence import ClassificationTask, SentenceTask
+from mtl.tasks.sentence import ClassificationTask, RegressionTask
 
 IGNORE_INDEX = -100
 
@@ -221,7 +221,7 @@ class SentencePairClassification(SingleSentenceClassification):
     text_fields = ("text_0", "text_1")
 
 
-class SentencePairRegression(GenericTask, SentenceTask):
+class SentencePairRegression(GenericTask, RegressionTask):
     kind_name = "sentence_pair_regression"
     text_columns = 2
     text_fields = ("text_0", "text_1")
@@ -247,17 +247,6 @@ class SentencePairRegression(GenericTask, SentenceTask):
 
     def check_prediction(self, pred: Mapping[str, Any], gold: Any) -> str | None:
         return check_number(pred.get("score"), "score")
-
-    def results(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        predictions: Sequence[Mapping[str, Any]],
-        features: Any,
-        outputs: Sequence[Mapping[str, Any]],
-    ) -> list[dict[str, Any]]:
-        """``{"score": value}`` per (first, second) pair."""
-        score = {self.key_of(p): p["score"] for p in predictions}
-        return [{"score": score[self.unit_key(r)]} for r in records]
 
     def compute_metrics(self, golds: Sequence[Any], preds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         from mtl.metrics.sts import pearson_r

@@ -160,6 +160,21 @@ class ClassificationTask(SentenceTask):
         return [{"guid": r["guid"], "label": names[classes[b]]} for r, b in zip(heldout, best, strict=True)]
 
 
+class RegressionTask(SentenceTask):
+    """A [CLS]-level score per text pair (STS and the declared regression kind)."""
+
+    def results(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Mapping[str, Any]],
+        features: Any,
+        outputs: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """``{"score": value}`` per pair (the head's raw output, not clipped to the gold range)."""
+        score = {self.key_of(p): p["score"] for p in predictions}
+        return [{"score": score[self.unit_key(r)]} for r in records]
+
+
 class YnatTask(ClassificationTask):
     """YNAT: news headline topic classification (7 topics)."""
 

@@ -8,10 +8,10 @@ from typing import Any
 from mtl.data import sts as sts_reader
 from mtl.metrics.sts import sts_metrics
 from mtl.tasks.base import Key, check_number
-from mtl.tasks.sentence import SentenceTask
+from mtl.tasks.sentence import RegressionTask
 
 
-class StsTask(SentenceTask):
+class StsTask(RegressionTask):
     name = "sts"
     text_of_record = ("sentence1", "sentence2")
     reader = sts_reader
@@ -55,17 +55,6 @@ class StsTask(SentenceTask):
     klue_dev_size = 519
     #: KLUE-baseline's epochs for this task (run_all.sh)
     baseline_epochs = 4
-
-    def results(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        predictions: Sequence[Mapping[str, Any]],
-        features: Any,
-        outputs: Sequence[Mapping[str, Any]],
-    ) -> list[dict[str, Any]]:
-        """``{"score": similarity}`` per pair (the head's raw output, not clipped to 0-5)."""
-        score = {self.key_of(p): p["score"] for p in predictions}
-        return [{"score": score[self.unit_key(r)]} for r in records]
 
     baseline_description = "mean train score"
     nonneural_description = (
