@@ -590,8 +590,10 @@ def resolve_path(cfg: RunConfig, value: str, key: str | None = None) -> str:
     else:
         rule = f"relative to the current folder {Path.cwd()} (no data_dir set)"
     path = Path(value).expanduser()
-    task = cfg.tasks.get(key.split(".")[1]) if key and key.startswith("tasks.") else None
-    if task is not None and task.kind is not None:
+    parts = key.split(".") if key else []
+    task = cfg.tasks.get(parts[1]) if len(parts) > 2 and parts[0] == "tasks" else None
+    # A declared task's own files (not ``text_from``, which names KLUE tasks' files: data_dir's).
+    if task is not None and task.kind is not None and parts[2] in TASK_PATH_KEYS:
         rule = (
             "a task declared with kind: reads its files relative to the config file's folder "
             "(values given on the command line: the current folder); data_dir applies to the KLUE "
