@@ -74,7 +74,7 @@ class BenchSession(Session):
         self.recorder = RecordingStream(inner, self.device)
         return self.recorder
 
-    def save(self, name: str, state: Any) -> Path | None:
+    def save(self, name: str, state: Any, step: int | None = None) -> Path | None:
         if self.end_time is None:
             sync(self.device)
             self.end_time = time.perf_counter()
