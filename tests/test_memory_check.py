@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mtl.errors import KlueInputError
+from mtl.modeling.encoder import is_checkpointing
 from mtl.training.memory import check_memory, largest_batches
 from mtl.training.session import build_session
 from tests.test_engines import no_eval, tiny_config
@@ -33,7 +34,7 @@ def fake_gpu(
     calls: list[tuple[str, bool]] = []
 
     def measure(task: str, batch: dict[str, Any]) -> int:
-        checkpointed = session.model.encoder.is_gradient_checkpointing
+        checkpointed = is_checkpointing(session.model.encoder)
         calls.append((task, checkpointed))
         if task in too_big and not (checkpointed and fits_with_checkpointing):
             raise torch.OutOfMemoryError("CUDA out of memory (fake)")
@@ -75,7 +76,7 @@ def test_a_task_that_fits_only_checkpointed_turns_checkpointing_on_and_says_so(
     report = check_memory(session, measure)
     assert report is not None and report.enabled_checkpointing
     assert ("mrc", False) in calls and ("mrc", True) in calls
-    assert session.cfg.train.gradient_checkpointing and session.model.encoder.is_gradient_checkpointing
+    assert session.cfg.train.gradient_checkpointing and is_checkpointing(session.model.encoder)
     assert "the mrc batch" in capsys.readouterr().out
     # The check changed neither the weights nor the random state.
     assert all(torch.equal(v, weights[k]) for k, v in session.model.state_dict().items())

@@ -136,6 +136,14 @@ def enable_gradient_checkpointing(encoder: PreTrainedModel) -> None:
         encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
+def is_checkpointing(encoder: PreTrainedModel) -> bool:
+    """Whether the encoder recomputes its activations in backward (transformers' flag, either name)."""
+    flag = getattr(type(encoder), "is_activation_checkpointing", None)  # transformers >= 5.2x
+    return bool(
+        encoder.is_activation_checkpointing if flag is not None else encoder.is_gradient_checkpointing
+    )
+
+
 #: The KLUE encoders' architectures (their config.json), so a budget needs no download.
 KLUE_ENCODERS: dict[str, dict[str, int]] = {
     "klue/roberta-small": {

@@ -25,7 +25,7 @@ import torch
 from mtl.batching.collate import batch_for
 from mtl.batching.order import longest_batch
 from mtl.errors import KlueInputError
-from mtl.modeling.encoder import enable_gradient_checkpointing
+from mtl.modeling.encoder import enable_gradient_checkpointing, is_checkpointing
 from mtl.modeling.precision import autocast
 from mtl.training.session import Session
 
@@ -103,7 +103,7 @@ def check_memory(session: Session, measure: Measure | None = None) -> MemoryRepo
             report.peaks[name] = measure(name, batch)
             continue
         except torch.OutOfMemoryError:
-            if model.encoder.is_gradient_checkpointing:
+            if is_checkpointing(model.encoder):
                 raise _does_not_fit(name, report.shapes[name]) from None
         enable_gradient_checkpointing(model.encoder)
         try:
