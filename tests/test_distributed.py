@@ -20,7 +20,8 @@ the two runs draw different masks by design.
 Also: the budget (epochs table) is the one a single process plans; under gradient accumulation 4 the
 gradients are all-reduced once per optimizer step (a DDP communication hook counts them); the ranks
 share the evaluation and score exactly what one process scores; a 2-process run stopped and resumed
-ends bitwise where the uninterrupted one does, dropout on (each rank resumes its own random state).
+ends bitwise where the uninterrupted one does, dropout and masked LM on (each rank resumes its own
+random state and its own mask generator).
 Under ``nan_policy: skip`` a NaN loss on one rank must be skipped by every rank (else the others wait
 forever in the gradient all-reduce).
 
@@ -74,7 +75,13 @@ TOLERANCE = {"all": 0.35, "sentence": 1e-4}
 
 
 def config_data(
-    tasks: tuple[str, ...], engine: str, *, dev: bool = False, dropout: float = 0.0, **train: Any
+    tasks: tuple[str, ...],
+    engine: str,
+    *,
+    dev: bool = False,
+    dropout: float = 0.0,
+    masked_lm: bool = False,
+    **train: Any,
 ) -> dict[str, Any]:
     settings: dict[str, dict[str, Any]] = {}
     for t in tasks:
@@ -85,6 +92,14 @@ def config_data(
         if tasks == SENTENCE_TASKS:
             # 32 examples = 2 full global batches of 16 per epoch: equal shards at every step.
             settings[t]["max_train_examples"] = 32
+    if masked_lm:  # drawn at most steps; its masks come from each rank's own generator
+        settings["mlm"] = {
+            "kind": "masked_lm",
+            "train": "@tasks",
+            "batch_size": 8,
+            "max_length": 256,
+            "sample_weight": 20.0,
+        }
     for t in {"ner", "mrc", "wos"} & set(tasks):
         settings[t]["max_length"] = 128
     if "mrc" in settings:
@@ -169,7 +184,13 @@ def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, engine in RESUME_RUNS.items():
         resumed = name.startswith("resumed")
         steps = {"max_steps": RESUME_AT} if resumed else {}
-        options = {"dropout": 0.1, "lr_scheduler": "constant", "warmup_ratio": 0.0, **steps}
+        options = {
+            "dropout": 0.1,
+            "masked_lm": True,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            **steps,
+        }
         train(name, ALL_TASKS, engine, **options)
         if resumed:  # the same run continued to STEPS
             runs.append([*runs[-1], "--resume", f"train.max_steps={STEPS}"])
@@ -300,10 +321,14 @@ def test_a_two_process_run_stopped_and_resumed_ends_bitwise_where_the_full_run_e
 ) -> None:
     full = load_file(str(ddp_runs / f"full-{engine}" / "last" / "model.safetensors"))
     resumed = load_file(str(ddp_runs / f"resumed-{engine}" / "last" / "model.safetensors"))
-    assert load_training_state(ddp_runs / f"resumed-{engine}" / "last").step == STEPS
-    assert len(load_training_state(ddp_runs / f"resumed-{engine}" / "last").rng) == WORLD
     for key, tensor in full.items():
         assert torch.equal(tensor, resumed[key]), key
+    state = load_training_state(ddp_runs / f"resumed-{engine}" / "last")
+    assert state.step == STEPS
+    assert len(state.rng) == WORLD
+    # Masked LM's mask generators: one per rank, and they differ (each masks its own rows).
+    masks = state.sampler["rng"]
+    assert len(masks) == WORLD and masks[0] != masks[1]
 
 
 # -- resuming on another number of devices or processes (no launch needed) --------------------------

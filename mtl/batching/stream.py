@@ -41,8 +41,11 @@ class MultiTaskStream:
         self.device = device
         self.sampler = sampler
         self.tasks_per_step = tasks_per_step
-        # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats them.
-        self.rng = np.random.default_rng(seed + 7)
+        self.rank = rank
+        # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats
+        # them. One generator per rank (rank 0's is a single process's): the ranks mask different rows,
+        # so their generators advance differently and each is saved (see rng_state_for_rank).
+        self.rng = np.random.default_rng(seed + 7 if rank == 0 else [seed + 7, rank])
         self.batches = {
             name: TaskBatches(
                 td.train.lengths,  # type: ignore[union-attr]
@@ -85,7 +88,12 @@ class MultiTaskStream:
         return group
 
     def state_dict(self) -> dict[str, Any]:
-        """Sampler position and every task's batch-order position (JSON)."""
+        """Sampler position, every task's batch-order position and this rank's draw generator (JSON).
+
+        Under DDP the sampler and batch positions are the same on every rank; the generator is not:
+        :meth:`mtl.training.session.Session.training_state` replaces ``rng`` with every rank's, a list
+        in rank order.
+        """
         return {
             "sampler": self.sampler.state_dict(),
             "batches": {k: b.state_dict() for k, b in self.batches.items()},
@@ -93,9 +101,13 @@ class MultiTaskStream:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue from :meth:`state_dict`."""
+        """Continue from :meth:`state_dict` (``rng``: this rank's state, or a list of every rank's)."""
         self.sampler.load_state_dict(state["sampler"])
         for name, s in state["batches"].items():
             self.batches[name].load_state_dict(s)
-        if "rng" in state:  # absent from checkpoints written before masked LM existed
-            self.rng.bit_generator.state = state["rng"]
+        rng = state.get("rng")  # absent from checkpoints written before masked LM existed
+        if isinstance(rng, list):
+            # Saved by more processes, or fewer: a rank without a saved state keeps its fresh generator.
+            rng = rng[self.rank] if self.rank < len(rng) else None
+        if rng is not None:
+            self.rng.bit_generator.state = rng

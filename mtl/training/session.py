@@ -188,18 +188,22 @@ class Session:
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
             # planned_steps: what the stream's weights and anneal were solved over (see stream_steps)
-            sampler={**stream.state_dict(), "planned_steps": self.stream_steps or self.cfg.train.max_steps},
-            rng=self.rng_states(),
+            sampler={
+                **stream.state_dict(),
+                "rng": self.gather_to_main(stream.rng.bit_generator.state),
+                "planned_steps": self.stream_steps or self.cfg.train.max_steps,
+            },
+            rng=self.gather_to_main(capture_rng()),
             extra=extra,
             scaler=scaler.state_dict() if scaler is not None else None,
         )
 
-    def rng_states(self) -> list[dict[str, Any]] | None:
-        """Every rank's RNG state, in rank order, on rank 0 (None on the others, which save nothing).
+    def gather_to_main(self, state: Any) -> list[Any] | None:
+        """Every rank's ``state``, in rank order, on rank 0 (None on the others, which save nothing).
 
-        Each rank resumes from its own state: their dropout draws differ (their shards differ in shape).
+        For the random states: each rank resumes from its own, since their draws differ (dropout and
+        masked LM's masks fall on shards of different shapes).
         """
-        state = capture_rng()
         if self.world_size == 1:
             return [state]
         states: list[Any] | None = [None] * self.world_size if self.is_main else None
