@@ -15,7 +15,8 @@ launch per run), and exits with the first non-zero status. Switches:
   accumulation);
 - ``KLUE_MTL_TEST_PREDICTIONS=1`` (environment): every call of
   :func:`mtl.evaluation.inference.predict_features` appends ``{"task", "features", "total"}`` (features
-  this rank predicted, features in the split) to ``<output folder>/predicted-rank<R>.jsonl``;
+  this rank predicted, features in the split) to ``<output folder>/predicted-rank<R>.jsonl`` (training
+  runs and ``evaluate`` alike: the folder is the command's ``--output``);
 - ``KLUE_MTL_TEST_ALLREDUCES=1`` (environment): a DDP communication hook appends, whenever a gradient
   all-reduce completes its last bucket, the number of batches drawn so far to
   ``<output folder>/allreduces-rank<R>.txt`` (both engines wrap the model in the same
@@ -189,7 +190,9 @@ def run(argv: list[str]) -> int:
     poison_losses()
     instrument_sessions()
     for command, switches in _split_runs(argv):
-        _run.update(switches)
+        # Until a run builds its session (evaluate builds none): its --output and this process's rank.
+        output = command[command.index("--output") + 1] if "--output" in command else None
+        _run.update(switches, output=output, rank=int(os.environ.get("RANK", "0")))
         status = main(command)
         if status:
             return status

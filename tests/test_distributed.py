@@ -142,8 +142,9 @@ NAN_RUNS = {f"nan-{engine}": engine for engine in ENGINES}
 # Gradient accumulation: one all-reduce per optimizer step, both engines.
 ACCUM = 4
 ACCUM_RUNS = {f"accum-{engine}": engine for engine in ENGINES}
-# Trained with dev data: the final evaluation is shared by the ranks.
+# Trained with dev data: the final evaluation is shared by the ranks; so is `evaluate` of its checkpoint.
 EVAL_RUN = "eval-loop"
+EVALUATED = "evaluated"
 # Dropout on, constant learning rate: the full run vs. the same run stopped at RESUME_AT and resumed.
 RESUME_AT = 4
 RESUME_RUNS = {f"{kind}-{engine}": engine for kind in ("full", "resumed") for engine in ENGINES}
@@ -196,6 +197,9 @@ def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             runs.append([*runs[-1], "--resume", f"train.max_steps={STEPS}"])
     argv = [arg for run in runs for arg in [SEPARATOR, *run]][1:]
     launch(argv, KLUE_MTL_TEST_DRAWS="1", KLUE_MTL_TEST_ALLREDUCES="1", KLUE_MTL_TEST_PREDICTIONS="1")
+    # A launch of its own, as a user runs it: evaluate must join the process group itself.
+    evaluate = ["evaluate", "--checkpoint", str(root / EVAL_RUN / "last"), "--output", str(root / EVALUATED)]
+    launch(evaluate, KLUE_MTL_TEST_PREDICTIONS="1")
     return root
 
 
@@ -299,19 +303,42 @@ def test_gradients_are_all_reduced_once_per_optimizer_step_under_accumulation(
 
 
 @pytest.mark.slow
-def test_ranks_share_the_evaluation_and_score_what_one_process_scores(ddp_runs: Path, tmp_path: Path) -> None:
-    run = ddp_runs / EVAL_RUN
-    predicted = [read_draws(run / f"predicted-rank{rank}.jsonl") for rank in range(WORLD)]
+@pytest.mark.parametrize("name", [EVAL_RUN, EVALUATED])
+def test_ranks_share_the_evaluation_and_score_what_one_process_scores(
+    name: str, ddp_runs: Path, tmp_path: Path
+) -> None:
+    """The final evaluation of a training run, and ``klue-mtl evaluate`` under torchrun."""
+    shared_dir = ddp_runs / name
+    predicted = [read_draws(shared_dir / f"predicted-rank{rank}.jsonl") for rank in range(WORLD)]
     for task in ALL_TASKS:
         counts = [sum(row["features"] for row in rows if row["task"] == task) for rows in predicted]
         total = next(row["total"] for row in predicted[0] if row["task"] == task)
         assert sum(counts) == total and max(counts) < total, (task, counts, total)
     # The same weights (the final checkpoint) evaluated by one process: the same scoreboard.
-    assert main(["evaluate", "--checkpoint", str(run / "last"), "--output", str(tmp_path)]) == 0
-    shared, alone = (json.loads((d / "scoreboard.json").read_text(encoding="utf-8")) for d in (run, tmp_path))
+    checkpoint = ddp_runs / EVAL_RUN / "last"
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--output", str(tmp_path)]) == 0
+    shared, alone = (
+        json.loads((d / "scoreboard.json").read_text(encoding="utf-8")) for d in (shared_dir, tmp_path)
+    )
     metrics = {row["task"]: row["metrics"] for row in alone["rows"]}
     assert metrics.keys() == set(ALL_TASKS)
     assert {row["task"]: row["metrics"] for row in shared["rows"]} == metrics
+
+
+def test_predict_under_torchrun_is_refused_naming_evaluate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "p.jsonl"
+    assert (
+        main(
+            ["predict", "--checkpoint", str(tmp_path), "--task", "ynat", "--input", "x", "--output", str(out)]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "without torchrun" in err and "evaluate" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 @pytest.mark.slow

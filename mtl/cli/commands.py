@@ -273,18 +273,19 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
+    """Score a checkpoint on dev data. Under ``torchrun`` the ranks share the batches (one GPU each)
+    and rank 0 alone writes and prints: the scoreboard is the one a single process gets."""
     from mtl.batching.prepare import featurize_split, read_split
     from mtl.evaluation.inference import evaluate_split
     from mtl.serving.api import KlueMultiTask
     from mtl.tracking.tensorboard import TensorBoard
-    from mtl.training.session import check_writable
+    from mtl.training.session import check_writable, init_distributed, pick_device
 
     checkpoint = Path(args.checkpoint)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    # The run's own precision (train.precision in the checkpoint's run config), on this device.
-    model = KlueMultiTask.from_pretrained(checkpoint, device=device, dtype="auto")
+    rank, _ = init_distributed()
+    main = rank == 0
+    # The run's own precision (train.precision in the checkpoint's run config), on this rank's device.
+    model = KlueMultiTask.from_pretrained(checkpoint, device=pick_device(rank), dtype="auto")
     tasks = [model.task(name) for name in args.tasks or model.tasks]
     # Not into the checkpoint: the next save of the run replaces its folder.
     out = Path(args.output) if args.output else checkpoint.parent / EVAL_DIR / checkpoint.name
@@ -299,8 +300,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             raise KlueInputError(checkpoint, None, f"no dev file known for {task.name}: pass --data-dir")
         prepared.append((task, path, read_split(task, path, "dev", None)))
-    tb = TensorBoard(out / TENSORBOARD_DIR)
-    results, counts, details = {}, {}, []
+    results, counts, reported = {}, {}, []
     for task, path, records in prepared:
         split = featurize_split(task, records, source=path, cache_dir=args.cache_dir)
         predictions, metrics = evaluate_split(
@@ -310,10 +310,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             batch_size=task.settings.eval_batch_size,
             device=model.device,
             autocast_dtype=model.dtype,
-            progress=True,
+            progress=main,
         )
         results[task.name], counts[task.name] = metrics, len(task.gold_units(records))
-        details.append(_classification_text(task, records, predictions, tb, out))
+        reported.append((task, records, predictions))
+    if not main:  # every rank holds every result; one writes them
+        return 0
+    tb = TensorBoard(out / TENSORBOARD_DIR)
+    details = [
+        _classification_text(task, records, predictions, tb, out) for task, records, predictions in reported
+    ]
     tb.close()
     _print_board(results, counts, out)
     text = "\n".join(d for d in details if d)
@@ -354,6 +360,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     checkpoint, output = Path(args.checkpoint), Path(args.output)
     if output.is_dir():
         raise KlueInputError(output, None, "is a folder; --output names the predictions file to write")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise KlueInputError(
+            output,
+            None,
+            "predict runs in one process (every rank would write this file): run it without torchrun "
+            "or accelerate; `klue-mtl evaluate` shares its work across ranks",
+        )
     folder = output.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
