@@ -14,6 +14,7 @@ This module holds the shared, task-agnostic pieces; scikit-learn is imported onl
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -82,10 +83,20 @@ def tfidf_logreg(
     if C is not None:
         model: Any = LogisticRegression(C=C, max_iter=2000, random_state=SEED)
     elif min(Counter(labels).values()) >= 3:
-        model = LogisticRegressionCV(Cs=list(C_GRID), cv=3, max_iter=2000, random_state=SEED)
+        # scoring: accuracy, named, because scikit-learn 1.11 changes the default to log loss (and so
+        # the C it picks)
+        model = LogisticRegressionCV(
+            Cs=list(C_GRID), cv=3, scoring="accuracy", max_iter=2000, random_state=SEED
+        )
     else:  # a class too rare for 3-fold cross-validation: the default strength
         model = LogisticRegression(C=1.0, max_iter=2000, random_state=SEED)
-    model.fit(x_train, y)
+    with warnings.catch_warnings():
+        # scikit-learn 1.9's notices of coming changes that do not touch this fit (an l2 penalty, and
+        # fitted attributes it does not read); their parameters do not exist in older versions
+        warnings.filterwarnings(
+            "ignore", message=".*(l1_ratios|use_legacy_attributes)", category=FutureWarning
+        )
+        model.fit(x_train, y)
     return model.predict_proba(x_test), [int(c) for c in model.classes_]
 
 
