@@ -81,7 +81,9 @@ def check_launcher_precision(precision: str, autocast_dtype: torch.dtype | None)
     take it over the config for autocast while the checkpoint records the config's precision.
     """
     launched = os.environ.get("ACCELERATE_MIXED_PRECISION")
-    if launched is None or launched not in _ACCELERATE or _ACCELERATE[launched] is autocast_dtype:
+    # "no" is what accelerate exports when the flag is left out (and no accelerate config sets it):
+    # not a request for fp32, or every `accelerate launch` without the flag would be refused on a GPU.
+    if launched in (None, "no") or launched not in _ACCELERATE or _ACCELERATE[launched] is autocast_dtype:
         return
     want = {None: "no", torch.float16: "fp16", torch.bfloat16: "bf16"}[autocast_dtype]
     raise KlueInputError(
