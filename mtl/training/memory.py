@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from mtl.batching.collate import batch_for
+from mtl.batching.collate import train_batch_for
 from mtl.batching.order import longest_batch
 from mtl.errors import KlueInputError
 from mtl.modeling.encoder import enable_gradient_checkpointing, is_checkpointing
@@ -56,9 +56,8 @@ def largest_batches(session: Session) -> dict[str, dict[str, Any]]:
     for name, td in session.data.items():
         rows = per_rank_batch_size(td.task.settings.batch_size, session.world_size, task=name)
         indices = longest_batch(td.train.lengths, rows)  # type: ignore[union-attr]
-        batch = batch_for(td.task, td.train, indices, session.device)  # type: ignore[arg-type]
         # A generator of its own: the stream's (masked-LM masks) must not move.
-        out[name] = td.task.train_batch(batch, np.random.default_rng(0))
+        out[name] = train_batch_for(td.task, td.train, indices, session.device, np.random.default_rng(0))  # type: ignore[arg-type]
     return out
 
 
