@@ -68,7 +68,7 @@ def test_tf32_is_turned_on_for_fp32_matmuls_from_ampere_only(capability, monkeyp
     assert enable_tf32(CUDA) and calls == ["high"]
 
 
-@pytest.mark.parametrize(("launched", "config"), [("bf16", "fp32"), ("fp16", "auto"), ("no", "fp16")])
+@pytest.mark.parametrize(("launched", "config"), [("bf16", "fp32"), ("fp16", "auto"), ("bf16", "fp16")])
 def test_a_launcher_precision_that_contradicts_the_config_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -91,6 +91,18 @@ def test_a_launcher_precision_that_agrees_is_accepted(monkeypatch: pytest.Monkey
     precision.check_launcher_precision("fp16", torch.float16)
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
     precision.check_launcher_precision("auto", None)  # auto on CPU is fp32
+
+
+@pytest.mark.parametrize(("major", "minor", "dtype"), [(8, 0, torch.bfloat16), (7, 5, torch.float16)])
+def test_accelerate_launch_without_the_flag_keeps_the_configs_precision_on_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, major: int, minor: int, dtype: torch.dtype
+) -> None:
+    """`accelerate launch` without --mixed_precision exports "no": `auto` still picks the card's precision."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (major, minor))
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+    autocast_dtype = precision.pick_autocast("auto", CUDA)
+    assert autocast_dtype is dtype
+    precision.check_launcher_precision("auto", autocast_dtype)  # accepted: no exit 2
 
 
 @pytest.mark.slow

@@ -256,9 +256,14 @@ class EngineRun:
         self.tb.close()
 
     # -- the start ---------------------------------------------------------------------------------
-    def begin(self) -> None:
-        """Train mode, the memory check, gradient checkpointing, ``train.compile``, and the RNG state of
-        the first step (set after the memory check, whose forward passes draw dropout masks)."""
+    def prepare(self) -> None:
+        """The memory check, gradient checkpointing and ``train.compile``, on the bare model.
+
+        Before the engine wraps the model in ``DistributedDataParallel``: the check's backward passes
+        on a wrapped model would fire DDP's gradient hooks and mark every head as used, and the
+        first step, which trains one task, would then stop with DDP's "gradient which is undefined,
+        but still allreduced" error.
+        """
         model = self.session.model
         model.train()
         check_memory(self.session)  # may turn train.gradient_checkpointing on
@@ -266,6 +271,11 @@ class EngineRun:
             enable_gradient_checkpointing(model.encoder)
         if self.cfg.compile:
             compile_model(model)
+
+    def begin(self) -> None:
+        """Train mode and the RNG state of the first step (set after :meth:`prepare`, whose forward
+        passes draw dropout masks), just before it."""
+        self.session.model.train()
         start_rng(self.session)
         self._t0 = time.perf_counter()
 

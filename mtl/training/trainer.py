@@ -42,6 +42,10 @@ class MultiTaskTrainer(Trainer):
         :class:`EngineRun` saves and restores, as in the custom loop.
         """
         super().create_accelerator_and_postprocess()
+        if self.accelerator.ddp_handler is not None:
+            # As the custom loop's DistributedDataParallel (mtl.training.loop.distributed): gradients
+            # in the all-reduce buckets, one fp32 copy of the model less per GPU.
+            self.accelerator.ddp_handler.gradient_as_bucket_view = True
         if self.run.scaler is not None:
             self.accelerator.scaler = self.run.scaler
             self.accelerator.native_amp = True
@@ -113,13 +117,13 @@ class ScheduleVerdict(TrainerCallback):
 
 
 class EngineCallback(TrainerCallback):
-    """Starts the run (train mode, compile, RNG) and ends each step with :meth:`EngineRun.end_step`."""
+    """Starts the run (train mode, RNG) and ends each step with :meth:`EngineRun.end_step`."""
 
     def __init__(self, run: EngineRun) -> None:
         self.run = run
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.run.begin()
+        self.run.begin()  # run.prepare() ran before the Trainer wrapped the model
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # The Trainer counts steps from 0 again on --resume; the run counts its own steps.
@@ -172,11 +176,13 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
             logging_nan_inf_filter=False,
             use_cpu=session.device.type == "cpu",
             ddp_find_unused_parameters=True,
+            ddp_broadcast_buffers=False,  # the encoder's buffers never change (see loop.distributed)
             ddp_timeout=cfg.ddp_timeout,
             # The EngineRun shows progress for both engines (every task's loss, plain lines off a terminal).
             disable_tqdm=True,
         )
         check_single_device(args)
+        run.prepare()  # on the bare model: the Trainer wraps it in DDP before on_train_begin
         trainer = MultiTaskTrainer(
             model=session.model,
             args=args,
