@@ -62,9 +62,8 @@ def train_loop(session: Session, *, progress: bool = True) -> dict[str, Any]:
             # flag (found by unscale_ above) a second time; update() below only needs it recorded.
             if run.update_allowed(grad_norm, step):
                 optimizer.step()
+            if run.advance_schedule:  # held back on a step the fp16 scaler skips, as in the Trainer
                 scheduler.step()
-            elif scaler is None:
-                scheduler.step()  # a step skipped under nan_policy: skip still counts, as in the Trainer
             if scaler is not None:
                 scaler.update()
             optimizer.zero_grad(set_to_none=True)

@@ -143,7 +143,8 @@ class EngineRun:
     and the TensorBoard writer is closed on the way out. The engine calls, in order:
     :meth:`begin` before the first step; :meth:`batch_loss` for each batch and :meth:`add_step_loss`
     with the part of the step's loss that batch contributed; :meth:`update_allowed` with the clipped
-    gradient norm before the optimizer step (False: skip it); :meth:`end_step` after each optimizer
+    gradient norm before the optimizer step (False: skip it), and the schedule's step unless
+    :attr:`advance_schedule` is then False; :meth:`end_step` after each optimizer
     step (True: a stop was requested, the checkpoint is saved, stop now); then :meth:`finish`, or
     :meth:`stopped` when it stopped early.
     """
@@ -175,6 +176,8 @@ class EngineRun:
         }
         #: fp16's loss scaler (None under bf16/fp32); the Trainer engine hands it to accelerate
         self.scaler = make_grad_scaler(session.autocast_dtype, session.device)
+        #: whether the current step advances the learning-rate schedule (:meth:`update_allowed` decides)
+        self.advance_schedule = True
         self.start_step = 0
         if session.resume_state is not None:
             state = session.resume_state
@@ -334,8 +337,14 @@ class EngineRun:
         the step is not finite: ``nan_policy: stop`` raises :class:`NonFiniteLoss` naming the step and
         the batch, ``skip`` drops the gradients (the optimizer then leaves every parameter and its
         state alone, like a skipped fp16 step) and counts it in ``skipped_steps``.
+
+        Sets :attr:`advance_schedule`: the learning-rate schedule holds back on a step the fp16 loss
+        scaler skips (any non-finite step under fp16, as torch's amp recipe and accelerate do) and
+        advances on every other, a step skipped under ``nan_policy: skip`` without a scaler included.
         """
-        if torch.isfinite(grad_norm).item():
+        finite = bool(torch.isfinite(grad_norm).item())
+        self.advance_schedule = finite or self.scaler is None
+        if finite:
             return True
         if self.scaler is not None and self.scaler.get_scale() > 1.0:
             self.extra["overflow_steps"] += 1
