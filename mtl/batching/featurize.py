@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from datasets import Dataset, are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+from datasets.arrow_writer import OptimizedTypedSequence
+from datasets.table import InMemoryTable
 
 import mtl
 from mtl.tasks.base import Task
@@ -55,6 +57,8 @@ def featurize(
 ) -> Dataset:
     """Features of ``records`` (a ``datasets.Dataset``, one row per model input)."""
     fingerprint = features_fingerprint(task, records)
+    if cache_dir is None and 0 < len(records) <= IN_MEMORY_RECORDS:
+        return _featurize_in_memory(task, records, fingerprint)
     cache_file = Path(cache_dir) / f"{task.name}-{fingerprint}.arrow" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         return Dataset.from_file(str(cache_file))
@@ -79,6 +83,29 @@ def featurize(
         if hide:
             enable_progress_bars()
     return features
+
+
+#: inputs up to this many records, without a cache, are featurized in memory (one batch of ``map``'s)
+IN_MEMORY_RECORDS = 256
+
+
+def _featurize_in_memory(task: Task, records: Sequence[dict[str, Any]], fingerprint: str) -> Dataset:
+    """What :func:`featurize` gives for a few uncached records (a request to the API or the server),
+    without ``Dataset.map``: its bookkeeping (fingerprints hashed by pickling the table, twice) cost
+    ~6 ms a call, more than the encoder takes for one text on a GPU.
+
+    The same steps as ``map``'s, on one batch: the records become Arrow columns (nested fields filled
+    in alike), the task's ``featurize`` runs on them as Python lists, and its output columns get the
+    types ``map`` writes (``OptimizedTypedSequence``). ``tests/test_batching.py`` checks the result
+    equals ``map``'s, types included, for every task on real dev data.
+    """
+    mapping = {k: [r.get(k) for r in records] for k in records[0]}  # as Dataset.from_list
+    batch = InMemoryTable.from_pydict(
+        {k: OptimizedTypedSequence(v, col=k) for k, v in mapping.items()}
+    ).to_pydict()
+    out = task.featurize(batch, list(range(len(records))))
+    table = InMemoryTable.from_pydict({k: OptimizedTypedSequence(v, col=k) for k, v in out.items()})
+    return Dataset(table, fingerprint=fingerprint)
 
 
 def feature_lengths(features: Dataset) -> np.ndarray:
