@@ -183,14 +183,16 @@ class Session:
         extra: dict,
         scaler: torch.amp.GradScaler | None = None,
     ) -> TrainingState:
+        position = stream.state_dict()
         return TrainingState(
             step=step,
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
-            # planned_steps: what the stream's weights and anneal were solved over (see stream_steps)
+            # rng: every rank's mask generator; planned_steps: what the stream's weights and anneal
+            # were solved over (see stream_steps)
             sampler={
-                **stream.state_dict(),
-                "rng": self.gather_to_main(stream.rng.bit_generator.state),
+                **position,
+                "rng": self.gather_to_main(position.get("rng")),
                 "planned_steps": self.stream_steps or self.cfg.train.max_steps,
             },
             rng=self.gather_to_main(capture_rng()),
