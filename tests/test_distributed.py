@@ -23,9 +23,12 @@ share the evaluation and score exactly what one process scores; a 2-process run 
 ends bitwise where the uninterrupted one does, dropout and masked LM on (each rank resumes its own
 random state and its own mask generator).
 Under ``nan_policy: skip`` a NaN loss on one rank must be skipped by every rank (else the others wait
-forever in the gradient all-reduce).
+forever in the gradient all-reduce). Likewise SIGTERM sent to one rank alone stops every rank after
+the same step, with one checkpoint and exit status 143 on each, and the run resumed from it ends
+bitwise where the uninterrupted one does.
 
-One ``torchrun`` launch trains every run in sequence (each process start costs seconds).
+One ``torchrun`` launch trains every run in sequence (each process start costs seconds); the
+signalled runs have launches of their own.
 """
 
 from __future__ import annotations

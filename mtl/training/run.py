@@ -15,7 +15,8 @@ they run forward, backward and the optimizer step. Everything around that is an 
   ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.tracking.reporters`), evaluation and best-checkpoint
   selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
   task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops, and the
-  command exits 128 + the signal's number);
+  command exits 128 + the signal's number; under DDP a signal on any rank stops every rank after the
+  same step, :class:`StopRequested`);
 - the end: the final checkpoint, the last evaluation and the run's summary.
 
 Losses stay on the device and are read to the host every ``log_every`` steps (one sync), so outside
