@@ -21,6 +21,9 @@ launch per run), and exits with the first non-zero status. Switches:
   :func:`mtl.evaluation.inference.predict_features` appends ``{"task", "features", "total"}`` (features
   this rank predicted, features in the split) to ``<output folder>/predicted-rank<R>.jsonl`` (training
   runs and ``evaluate`` alike: the folder is the command's ``--output``);
+- ``KLUE_MTL_TEST_MEMORY_CHECK=1`` (environment): the memory check before step 1 runs on CPU too, with
+  a real forward and backward of each task's largest batch (the GPU's peak-memory reading replaced
+  by 0), and appends ``{"task", "rows"}`` per batch to ``<output folder>/memory-rank<R>.jsonl``;
 - ``KLUE_MTL_TEST_ALLREDUCES=1`` (environment): a DDP communication hook appends, whenever a gradient
   all-reduce completes its last bucket, the number of batches drawn so far to
   ``<output folder>/allreduces-rank<R>.txt`` (both engines wrap the model in the same
@@ -42,6 +45,8 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 
 import mtl.evaluation.inference
+import mtl.training.memory
+import mtl.training.run
 import mtl.training.session
 from mtl.batching.order import TaskBatches
 from mtl.batching.stream import MultiTaskStream
@@ -129,6 +134,25 @@ def log_predictions(set_attr: SetAttr = setattr) -> None:
     set_attr(mtl.evaluation.inference, "predict_features", logged)
 
 
+def check_memory_on_cpu(set_attr: SetAttr = setattr) -> None:
+    """Run the memory check with a CPU forward and backward (see the module docstring)."""
+    check = mtl.training.memory.check_memory
+
+    def checked(session: Any) -> Any:
+        def measure(task: str, batch: dict[str, Any]) -> int:
+            with (Path(_run["output"]) / f"memory-rank{_run['rank']}.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"task": task, "rows": int(batch["input_ids"].shape[0])}) + "\n")
+            try:
+                session.model(task, **batch).loss.backward()
+            finally:
+                session.model.zero_grad(set_to_none=True)
+            return 0
+
+        return check(session, measure)
+
+    set_attr(mtl.training.run, "check_memory", checked)
+
+
 def count_allreduces(set_attr: SetAttr = setattr) -> None:
     """Log each completed gradient all-reduce of the current run (see the module docstring)."""
     init = DistributedDataParallel.__init__
@@ -199,6 +223,8 @@ def run(argv: list[str]) -> int:
         log_predictions()
     if os.environ.get("KLUE_MTL_TEST_ALLREDUCES") == "1":
         count_allreduces()
+    if os.environ.get("KLUE_MTL_TEST_MEMORY_CHECK") == "1":
+        check_memory_on_cpu()
     poison_losses()
     instrument_sessions()
     for command, switches in _split_runs(argv):

@@ -151,6 +151,8 @@ ACCUM_RUNS = {f"accum-{engine}": engine for engine in ENGINES}
 # Trained with dev data: the final evaluation is shared by the ranks; so is `evaluate` of its checkpoint.
 EVAL_RUN = "eval-loop"
 EVALUATED = "evaluated"
+# The memory check before step 1 (a CPU stand-in for the GPU's): per-rank batches, before DDP wraps the model.
+MEMORY_CHECK = "memory-check"
 # Dropout on, constant learning rate: the full run vs. the same run stopped at RESUME_AT and resumed.
 RESUME_AT = 4
 RESUME_RUNS = {f"{kind}-{engine}": engine for kind in ("full", "resumed") for engine in ENGINES}
@@ -208,6 +210,13 @@ def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A launch of its own, as a user runs it: evaluate must join the process group itself.
     evaluate = ["evaluate", "--checkpoint", str(root / EVAL_RUN / "last"), "--output", str(root / EVALUATED)]
     launch(evaluate, KLUE_MTL_TEST_PREDICTIONS="1")
+    # The memory check before step 1, run for real on CPU: its own launch (without the fix it crashed
+    # the Trainer's first step, which would fail every run of a shared launch).
+    checked = []
+    for engine in ENGINES:
+        config = write_config(root / f"{MEMORY_CHECK}-{engine}.yaml", ALL_TASKS, engine, max_steps=2)
+        checked.append(["train", "--config", str(config), "--output", str(root / f"{MEMORY_CHECK}-{engine}")])
+    launch([arg for run in checked for arg in [SEPARATOR, *run]][1:], KLUE_MTL_TEST_MEMORY_CHECK="1")
     return root
 
 
@@ -356,6 +365,20 @@ def test_ranks_share_the_evaluation_and_score_what_one_process_scores(
     metrics = {row["task"]: row["metrics"] for row in alone["rows"]}
     assert metrics.keys() == set(ALL_TASKS)
     assert {row["task"]: row["metrics"] for row in shared["rows"]} == metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_the_memory_check_measures_each_ranks_share_and_leaves_the_first_step_to_ddp(
+    engine: str, ddp_runs: Path
+) -> None:
+    """Under the Trainer the check used to run on the DDP-wrapped model: its backward passes marked
+    every head as used, and the first step (one task) stopped with DDP's "undefined gradient" error."""
+    run = ddp_runs / f"{MEMORY_CHECK}-{engine}"
+    for rank in range(WORLD):
+        rows = {row["task"]: row["rows"] for row in read_draws(run / f"memory-rank{rank}.jsonl")}
+        assert rows == {t: BATCH[t] // WORLD for t in ALL_TASKS}, rank  # a rank's share, not the global batch
+    assert load_training_state(run / "last").step == 2
 
 
 def test_predict_under_torchrun_is_refused_naming_evaluate(

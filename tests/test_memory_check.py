@@ -93,3 +93,38 @@ def test_a_task_that_never_fits_stops_naming_task_shape_and_options(session_fact
     assert "tasks.wos" in message and f"{rows} rows x {tokens} tokens" in message
     for option in ("tasks.wos.batch_size", "train.gradient_accumulation_steps", "gradient checkpointing"):
         assert option in message, message
+
+
+@pytest.mark.parametrize(
+    ("other_rank", "checkpointing", "stops"),
+    [((1, 0), True, False), ((0, 1), False, True), ((0, 0), False, False)],
+)
+def test_ranks_agree_checkpointing_if_one_needs_it_and_all_stop_if_one_must(
+    session_factory,
+    monkeypatch: pytest.MonkeyPatch,
+    other_rank: tuple[int, int],
+    checkpointing: bool,
+    stops: bool,
+) -> None:
+    """Every task fits on this rank; the other rank reports (needed checkpointing, cannot fit)."""
+    session = session_factory()
+    session.world_size = 2
+    reduced: list[list[int]] = []
+
+    def all_reduce(flags: torch.Tensor, op: Any) -> None:
+        reduced.append(flags.tolist())
+        flags.copy_(torch.maximum(flags, torch.tensor(other_rank)))
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+    measure, _ = fake_gpu(session, set(), True)
+    if stops:
+        with pytest.raises(KlueInputError, match="another process"):
+            check_memory(session, measure)
+    else:
+        report = check_memory(session, measure)
+        assert report is not None and report.enabled_checkpointing is checkpointing
+        for name, td in session.data.items():  # each rank's share of the global batch
+            assert report.shapes[name][0] == min(td.task.settings.batch_size // 2, len(td.train.lengths))
+    assert reduced == [[0, 0]]  # this rank's own verdict: fits without checkpointing
+    assert is_checkpointing(session.model.encoder) is checkpointing
+    assert session.cfg.train.gradient_checkpointing is checkpointing

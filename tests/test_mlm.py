@@ -12,6 +12,7 @@ from transformers import RobertaForMaskedLM
 
 from heads import build_head
 from mtl.batching.featurize import featurize
+from mtl.batching.stream import MultiTaskStream
 from mtl.config import TaskConfig, load_config
 from mtl.errors import KlueInputError
 from mtl.modeling.tokenizer import build_offline_tokenizer
@@ -112,6 +113,23 @@ def test_tasks_source_reads_training_files_only(tmp_path: Path) -> None:
     assert not texts & (dev_text - train_text)  # never the dev files
     assert 1 <= len(mlm.dev.records) < len(mlm.train.records)  # a held-aside slice for the metrics
     assert not {r["text"] for r in mlm.dev.records} & {r["text"] for r in mlm.train.records}
+
+
+def test_masks_are_drawn_on_the_host_before_the_batch_goes_to_the_device(tmp_path: Path) -> None:
+    """On a GPU, masking the batch after its copy read it back (a host sync per tensor). The
+    ``meta`` device stands in for it: nothing can be read back from a meta tensor."""
+    cfg = load_config(DEMO, [*TINY, "train.max_steps=1", f"output_dir={tmp_path}"])
+    cfg.tasks = {"ynat": cfg.tasks["ynat"], "mlm": TaskConfig(**MLM)}
+    session = build_session(cfg, tmp_path / "run", progress=False)
+    on_host = MultiTaskStream(session.data, sampler=iter(["mlm"] * 3), seed=0)  # type: ignore[arg-type]
+    on_meta = MultiTaskStream(session.data, sampler=iter(["mlm"] * 3), seed=0, device="meta")  # type: ignore[arg-type]
+    for _ in range(3):
+        host, meta = on_host.task_batch("mlm"), on_meta.task_batch("mlm")
+        assert all(t.device.type == "meta" for t in meta.values())
+        assert {k: (t.shape, t.dtype) for k, t in meta.items()} == {
+            k: (t.shape, t.dtype) for k, t in host.items()
+        }
+    assert on_meta.rng.bit_generator.state == on_host.rng.bit_generator.state  # the same masks were drawn
 
 
 # -- the head ------------------------------------------------------------------------------------

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import mtl.modeling.precision as precision
+import mtl.training.run as run_module
 from mtl.cli.main import main
 from mtl.modeling.precision import enable_tf32, make_grad_scaler, pick_autocast
+from mtl.tracking.curves import read_scalars
+from mtl.training.checkpoint import load_training_state
 from tests.test_engines import no_eval, run
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 CUDA = torch.device("cuda", 0)
 CPU = torch.device("cpu")
+
+
+def scaler_from(init_scale: float):
+    """A stand-in for :func:`make_grad_scaler` whose fp16 loss scale starts at ``init_scale``."""
+
+    def make(dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler | None:
+        return torch.amp.GradScaler(device.type, init_scale=init_scale) if dtype is torch.float16 else None
+
+    return make
 
 
 @pytest.fixture
@@ -55,7 +68,7 @@ def test_tf32_is_turned_on_for_fp32_matmuls_from_ampere_only(capability, monkeyp
     assert enable_tf32(CUDA) and calls == ["high"]
 
 
-@pytest.mark.parametrize(("launched", "config"), [("bf16", "fp32"), ("fp16", "auto"), ("no", "fp16")])
+@pytest.mark.parametrize(("launched", "config"), [("bf16", "fp32"), ("fp16", "auto"), ("bf16", "fp16")])
 def test_a_launcher_precision_that_contradicts_the_config_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -80,10 +93,20 @@ def test_a_launcher_precision_that_agrees_is_accepted(monkeypatch: pytest.Monkey
     precision.check_launcher_precision("auto", None)  # auto on CPU is fp32
 
 
+@pytest.mark.parametrize(("major", "minor", "dtype"), [(8, 0, torch.bfloat16), (7, 5, torch.float16)])
+def test_accelerate_launch_without_the_flag_keeps_the_configs_precision_on_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, major: int, minor: int, dtype: torch.dtype
+) -> None:
+    """`accelerate launch` without --mixed_precision exports "no": `auto` still picks the card's precision."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (major, minor))
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+    autocast_dtype = precision.pick_autocast("auto", CUDA)
+    assert autocast_dtype is dtype
+    precision.check_launcher_precision("auto", autocast_dtype)  # accepted: no exit 2
+
+
 @pytest.mark.slow
 def test_the_demo_trains_in_fp16_on_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from mtl.training.checkpoint import load_training_state
-
     out = tmp_path / "out"
     status = main(
         ["train", "--config", str(DEMO), "--output", str(out), "train.precision=fp16", "train.max_steps=6"]
@@ -99,17 +122,44 @@ def test_fp16_overflows_are_skipped_and_scaled_down_alike_in_both_engines(
 ) -> None:
     """A loss scale far too large overflows the first steps: both engines skip those updates, halve
     the scale each time, hold the schedule back, and then train to the same weights."""
-    import mtl.training.run as run_module
-
-    def huge_scale(dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler | None:
-        return torch.amp.GradScaler(device.type, init_scale=2.0**120) if dtype is torch.float16 else None
-
-    monkeypatch.setattr(run_module, "make_grad_scaler", huge_scale)
+    monkeypatch.setattr(run_module, "make_grad_scaler", scaler_from(2.0**120))
     extra = [*no_eval(), "train.precision=fp16"]
     loop, w_loop = run(tmp_path, "loop", 16, extra=extra)
     trainer, w_trainer = run(tmp_path, "trainer", 16, extra=extra)
     assert loop["overflow_steps"] == trainer["overflow_steps"] > 0
     assert loop["skipped_steps"] == trainer["skipped_steps"] == 0  # overflow is no nan_policy event
+    assert loop["losses"] == pytest.approx(trainer["losses"], rel=1e-5)
+    for name, tensor in w_loop.items():
+        torch.testing.assert_close(tensor, w_trainer[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize(
+    "fused", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["fused-adamw", "foreach-adamw"]
+)
+def test_after_fp16_overflows_both_engines_hold_the_schedule_back_and_train_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fused: bool
+) -> None:
+    """A loss scale too large for the first steps only: they overflow, the scale halves until the
+    later steps train. Neither engine advances the learning-rate schedule on an overflowed step.
+
+    Fused AdamW takes the scaler's step even on overflow (its kernel skips the update), so accelerate
+    alone would tell the Trainer the step was not skipped and the Trainer would advance the schedule
+    while the loop holds it back: the learning rates, and then the weights, would part.
+    """
+    monkeypatch.setattr(run_module, "make_grad_scaler", scaler_from(2.0**24))
+    steps = 8
+    extra = [*no_eval(), "train.precision=fp16", "train.log_every=1", f"train.fused_adamw={fused}"]
+    (loop, w_loop), (trainer, w_trainer) = (run(tmp_path, e, steps, extra=extra) for e in ("loop", "trainer"))
+    overflows = loop["overflow_steps"]
+    assert 0 < overflows <= steps - 2, overflows  # clean steps follow, so a lagging schedule shows
+    assert trainer["overflow_steps"] == overflows
+    for engine in ("loop", "trainer"):
+        # One schedule step per optimizer step that was not skipped.
+        schedule = load_training_state(tmp_path / engine / "last").scheduler
+        assert schedule["last_epoch"] == steps - overflows, engine
+    lrs = {e: read_scalars(tmp_path / e / "tensorboard", prefix="")["lr"] for e in ("loop", "trainer")}
+    assert lrs["loop"][0].tolist() == lrs["trainer"][0].tolist() == list(range(1, steps + 1))
+    np.testing.assert_allclose(lrs["trainer"][1], lrs["loop"][1], rtol=1e-6)
     assert loop["losses"] == pytest.approx(trainer["losses"], rel=1e-5)
     for name, tensor in w_loop.items():
         torch.testing.assert_close(tensor, w_trainer[name], rtol=1e-4, atol=1e-6, msg=name)

@@ -359,6 +359,7 @@ def test_nan_loss_under_skip_policy_skips_the_batch_and_counts_it_in_both_engine
         assert state["task"] is not None
         saved = load_training_state(out / "last")
         assert saved.step == 8 and saved.extra["skipped_steps"] == 1
+        assert saved.scheduler["last_epoch"] == 8  # the skipped step still counts in the schedule
         weights[engine] = load_weights(out / "last")
         assert all(torch.isfinite(w).all() for w in weights[engine].values()), engine
     # A skipped batch leaves no gradient in either engine: they still reach the same weights.

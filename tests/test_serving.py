@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +239,28 @@ def test_readyz_is_503_until_the_model_has_loaded(tmp_path: Path) -> None:
                 break
         assert r.status_code == 503 and "failed to load" in r.json()["detail"]
         assert c.post("/v1/predict/ynat", json={"inputs": ["x"]}).status_code == 503
+
+
+def test_the_server_runs_the_model_in_the_runs_own_precision(checkpoint: Path, tmp_path: Path) -> None:
+    """A run trained in fp16 is served under fp16 autocast, as predict and evaluate run it (the
+    server used to load every checkpoint in fp32: several times slower on a T4)."""
+    from mtl.layout import RUN_FILE
+
+    fp16 = tmp_path / "fp16"
+    shutil.copytree(checkpoint, fp16)
+    run = json.loads((fp16 / RUN_FILE).read_text(encoding="utf-8"))
+    run["config"]["train"]["precision"] = "fp16"
+    (fp16 / RUN_FILE).write_text(json.dumps(run), encoding="utf-8")
+    app = create_app(checkpoint=fp16)
+    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=60) as c:
+        for _ in range(600):
+            r = c.get("/readyz")
+            if r.status_code == 200 or "failed" in r.text:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 200, r.text
+        assert r.json()["precision"] == "fp16" and r.json()["device"] == "cpu"
+        assert c.post("/v1/predict/ynat", json={"inputs": ["삼성전자 주가 상승"]}).status_code == 200
 
 
 # -- the micro-batcher -------------------------------------------------------------------------------

@@ -90,7 +90,21 @@ def batch_for(
         pad_values=task.pad_values,
         skip_fields=task.meta_fields,
     )
+    return to_device(batch, device)
+
+
+def train_batch_for(
+    task: Task, split: Split, indices: Sequence[int], device: torch.device | str, rng: np.random.Generator
+) -> dict[str, torch.Tensor]:
+    """A training batch: collated, the task's :meth:`~mtl.tasks.base.Task.train_batch` applied (masked
+    LM's masks, drawn from ``rng``), then onto ``device``. The task's work runs on host tensors,
+    before the copy: on a GPU it would otherwise read the batch back (a host sync per tensor)."""
+    return to_device(task.train_batch(batch_for(task, split, indices, "cpu"), rng), device)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
+    """``batch`` on ``device``; to a GPU through page-locked memory, asynchronously (the copy overlaps
+    the step still running)."""
     if torch.device(device).type == "cuda":
-        # Page-locked host memory: the copy runs asynchronously, overlapping the step still running.
         return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
-    return batch
+    return {k: v.to(device) for k, v in batch.items()}

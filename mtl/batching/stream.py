@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl.batching.collate import batch_for
+from mtl.batching.collate import train_batch_for
 from mtl.batching.order import TaskBatches
 from mtl.batching.prepare import TaskData
 from samplers import TaskSampler
@@ -69,8 +69,7 @@ class MultiTaskStream:
     def task_batch(self, task: str) -> dict[str, Any]:
         """The next training batch of ``task`` in its own batch order."""
         td = self.data[task]
-        batch = batch_for(td.task, td.train, next(self.batches[task]), self.device)  # type: ignore[arg-type]
-        return td.task.train_batch(batch, self.rng)
+        return train_batch_for(td.task, td.train, next(self.batches[task]), self.device, self.rng)  # type: ignore[arg-type]
 
     def draw_group(self) -> list[str]:
         """``tasks_per_step`` distinct tasks, in the order the sampler first draws them.

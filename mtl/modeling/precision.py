@@ -32,6 +32,15 @@ def has_native_bf16(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
+#: train.precision's names of the autocast dtypes (None: no autocast)
+_DTYPES: dict[str, torch.dtype | None] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``fp16``, ``bf16`` or ``fp32``: the ``train.precision`` name of an autocast dtype (None: fp32)."""
+    return next(name for name, d in _DTYPES.items() if d is dtype)
+
+
 def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``train.precision`` on ``device`` (None: no autocast, fp32).
 
@@ -41,7 +50,7 @@ def pick_autocast(precision: str, device: torch.device) -> torch.dtype | None:
         if device.type != "cuda":
             return None
         return torch.bfloat16 if has_native_bf16(device) else torch.float16
-    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[precision]
+    return _DTYPES[precision]
 
 
 def make_grad_scaler(autocast_dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler | None:
@@ -81,7 +90,9 @@ def check_launcher_precision(precision: str, autocast_dtype: torch.dtype | None)
     take it over the config for autocast while the checkpoint records the config's precision.
     """
     launched = os.environ.get("ACCELERATE_MIXED_PRECISION")
-    if launched is None or launched not in _ACCELERATE or _ACCELERATE[launched] is autocast_dtype:
+    # "no" is what accelerate exports when the flag is left out (and no accelerate config sets it):
+    # not a request for fp32, or every `accelerate launch` without the flag would be refused on a GPU.
+    if launched in (None, "no") or launched not in _ACCELERATE or _ACCELERATE[launched] is autocast_dtype:
         return
     want = {None: "no", torch.float16: "fp16", torch.bfloat16: "bf16"}[autocast_dtype]
     raise KlueInputError(

@@ -28,7 +28,7 @@ from mtl.config import RunConfig, TaskConfig, config_from_dict
 from mtl.errors import KlueInputError
 from mtl.evaluation.inference import inference_region, predict_features, store_rows
 from mtl.modeling.model import MultiTaskModel
-from mtl.modeling.precision import pick_autocast
+from mtl.modeling.precision import enable_tf32, pick_autocast
 from mtl.tasks.base import Task
 
 __all__ = ["ANALYZE_KINDS", "ANALYZE_TASKS", "KlueMultiTask"]
@@ -80,7 +80,8 @@ class KlueMultiTask:
             device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
             dtype: the encoder's compute precision (autocast; the heads stay fp32): a dtype such as
                 ``torch.bfloat16``, ``"auto"`` for the run's own ``train.precision`` on ``device``
-                (what ``klue-mtl evaluate`` and ``predict`` use), or None for fp32.
+                with TF32 matmuls on Ampere and later, as in training (what ``klue-mtl evaluate``,
+                ``predict`` and ``serve`` use), or None for fp32.
         """
         from mtl.training.checkpoint import load_checkpoint, require_checkpoint
         from mtl.training.session import check_heads_fit
@@ -95,6 +96,7 @@ class KlueMultiTask:
         check_heads_fit(model, list(tasks.values()), checkpoint)
         if dtype == "auto":
             dtype = pick_autocast(cfg.train.precision, torch.device(device))
+            enable_tf32(torch.device(device))
         return cls(model, tasks, device=device, dtype=dtype, source=checkpoint, config=cfg)
 
     @property

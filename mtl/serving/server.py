@@ -34,6 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from mtl.errors import KlueInputError
+from mtl.modeling.precision import precision_name
 from mtl.serving.api import KlueMultiTask
 from mtl.serving.batcher import MicroBatcher, QueueFull
 from mtl.tasks.base import input_text
@@ -250,7 +251,8 @@ def create_app(
 
     def load() -> None:
         try:
-            state["model"] = KlueMultiTask.from_pretrained(checkpoint, device=device)  # type: ignore[arg-type]
+            # The run's own precision on this device (bf16/fp16 autocast on a GPU), as predict and evaluate.
+            state["model"] = KlueMultiTask.from_pretrained(checkpoint, device=device, dtype="auto")  # type: ignore[arg-type]
         except Exception as err:  # noqa: BLE001 - /readyz reports it
             state["error"] = f"{type(err).__name__}: {err}"
 
@@ -362,9 +364,18 @@ def create_app(
 
     @app.get("/readyz", tags=["service"], responses={503: {"model": ErrorResponse}})
     async def readyz() -> Response:
-        """Readiness: 200 once the model is loaded, 503 before (or when loading failed)."""
+        """Readiness: 200 once the model is loaded, 503 before (or when loading failed); where it runs,
+        and in which precision."""
         m = ready_model()
-        return _JSON({"status": "ready", "tasks": m.tasks, "source": str(m.source) if m.source else None})
+        return _JSON(
+            {
+                "status": "ready",
+                "tasks": m.tasks,
+                "source": str(m.source) if m.source else None,
+                "device": str(m.device),
+                "precision": precision_name(m.dtype),
+            }
+        )
 
     @app.get("/", include_in_schema=False)
     async def page() -> Response:

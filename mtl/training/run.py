@@ -167,7 +167,8 @@ class EngineRun:
     and the TensorBoard writer is closed on the way out. The engine calls, in order:
     :meth:`begin` before the first step; :meth:`batch_loss` for each batch and :meth:`add_step_loss`
     with the part of the step's loss that batch contributed; :meth:`update_allowed` with the clipped
-    gradient norm before the optimizer step (False: skip it); :meth:`end_step` after each optimizer
+    gradient norm before the optimizer step (False: skip it), and the schedule's step unless
+    :attr:`advance_schedule` is then False; :meth:`end_step` after each optimizer
     step (True: a stop was requested, the checkpoint is saved, stop now); then :meth:`finish`, or
     :meth:`stopped` when it stopped early.
     """
@@ -199,6 +200,8 @@ class EngineRun:
         }
         #: fp16's loss scaler (None under bf16/fp32); the Trainer engine hands it to accelerate
         self.scaler = make_grad_scaler(session.autocast_dtype, session.device)
+        #: whether the current step advances the learning-rate schedule (:meth:`update_allowed` decides)
+        self.advance_schedule = True
         self.start_step = 0
         if session.resume_state is not None:
             state = session.resume_state
@@ -278,9 +281,14 @@ class EngineRun:
         self.tb.close()
 
     # -- the start ---------------------------------------------------------------------------------
-    def begin(self) -> None:
-        """Train mode, the memory check, gradient checkpointing, ``train.compile``, and the RNG state of
-        the first step (set after the memory check, whose forward passes draw dropout masks)."""
+    def prepare(self) -> None:
+        """The memory check, gradient checkpointing and ``train.compile``, on the bare model.
+
+        Before the engine wraps the model in ``DistributedDataParallel``: the check's backward passes
+        on a wrapped model would fire DDP's gradient hooks and mark every head as used, and the
+        first step, which trains one task, would then stop with DDP's "gradient which is undefined,
+        but still allreduced" error.
+        """
         model = self.session.model
         model.train()
         check_memory(self.session)  # may turn train.gradient_checkpointing on
@@ -288,6 +296,11 @@ class EngineRun:
             enable_gradient_checkpointing(model.encoder)
         if self.cfg.compile:
             compile_model(model)
+
+    def begin(self) -> None:
+        """Train mode and the RNG state of the first step (set after :meth:`prepare`, whose forward
+        passes draw dropout masks), just before it."""
+        self.session.model.train()
         start_rng(self.session)
         self._t0 = time.perf_counter()
 
@@ -349,8 +362,14 @@ class EngineRun:
         the step is not finite: ``nan_policy: stop`` raises :class:`NonFiniteLoss` naming the step and
         the batch, ``skip`` drops the gradients (the optimizer then leaves every parameter and its
         state alone, like a skipped fp16 step) and counts it in ``skipped_steps``.
+
+        Sets :attr:`advance_schedule`: the learning-rate schedule holds back on a step the fp16 loss
+        scaler skips (any non-finite step under fp16, as torch's amp recipe and accelerate do) and
+        advances on every other, a step skipped under ``nan_policy: skip`` without a scaler included.
         """
-        if torch.isfinite(grad_norm).item():
+        finite = bool(torch.isfinite(grad_norm).item())
+        self.advance_schedule = finite or self.scaler is None
+        if finite:
             return True
         if self.scaler is not None and self.scaler.get_scale() > 1.0:
             self.extra["overflow_steps"] += 1

@@ -28,6 +28,7 @@ class MultiTaskTrainer(Trainer):
     def __init__(self, *args: Any, run: EngineRun, **kwargs: Any) -> None:
         self.run = run  # before Trainer.__init__: create_accelerator_and_postprocess below reads it
         super().__init__(*args, **kwargs)
+        self.add_callback(ScheduleVerdict(self))
         # compute_loss below never hands ``num_items_in_batch`` to the model: each head returns the
         # mean loss of its batch. So the Trainer must not count label tokens, and must divide the
         # loss by the accumulation steps itself (exactly once, as the custom loop does).
@@ -41,6 +42,10 @@ class MultiTaskTrainer(Trainer):
         :class:`EngineRun` saves and restores, as in the custom loop.
         """
         super().create_accelerator_and_postprocess()
+        if self.accelerator.ddp_handler is not None:
+            # As the custom loop's DistributedDataParallel (mtl.training.loop.distributed): gradients
+            # in the all-reduce buckets, one fp32 copy of the model less per GPU.
+            self.accelerator.ddp_handler.gradient_as_bucket_view = True
         if self.run.scaler is not None:
             self.accelerator.scaler = self.run.scaler
             self.accelerator.native_amp = True
@@ -81,21 +86,44 @@ class MultiTaskTrainer(Trainer):
         The hook between clipping and ``optimizer.step()``: :meth:`EngineRun.update_allowed` drops the
         gradients of a non-finite step under ``nan_policy: skip`` (the optimizer step then changes
         nothing) and raises under ``stop``; an fp16 overflow is left to the scaler, which skips the
-        step itself (and the Trainer then holds the schedule back, as the custom loop does).
+        step itself. Whether the schedule advances is the run's verdict too (:class:`ScheduleVerdict`).
         """
         grad_norm = super()._get_grad_norm(model, grad_norm)
         self.run.update_allowed(grad_norm, self.run.start_step + self.state.global_step + 1)
         return grad_norm
 
 
+class ScheduleVerdict(TrainerCallback):
+    """Whether the Trainer steps its learning-rate schedule: :attr:`EngineRun.advance_schedule`, as in the loop.
+
+    The Trainer steps the schedule unless ``accelerator.optimizer_step_was_skipped``, which accelerate
+    infers from whether ``GradScaler.step`` called ``optimizer.step()``. Fused AdamW
+    (``train.fused_adamw``) takes the overflow check into its kernel, so the scaler always calls its
+    step (the kernel then changes nothing) and accelerate would report an overflowed step as taken: the
+    schedule would advance where the loop holds it back. The run already decided, from the step's
+    gradient norm (read once, before the optimizer step), so its verdict overrides accelerate's guess.
+    """
+
+    def __init__(self, trainer: MultiTaskTrainer) -> None:
+        self.trainer = trainer
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The one hook between `optimizer.step()` and the Trainer's skip check (the optimizer's own
+        # step just reset the flag). accelerate has no setter: `_is_overflow` is what its
+        # `step_was_skipped` returns, for the Trainer's check and for AcceleratedScheduler alike. The
+        # alternatives are a copy of the Trainer's training loop, or a second host read of the
+        # scaler's inf flag per step. tests/test_precision.py fails if accelerate stops reading it.
+        self.trainer.optimizer._is_overflow = not self.trainer.run.advance_schedule
+
+
 class EngineCallback(TrainerCallback):
-    """Starts the run (train mode, compile, RNG) and ends each step with :meth:`EngineRun.end_step`."""
+    """Starts the run (train mode, RNG) and ends each step with :meth:`EngineRun.end_step`."""
 
     def __init__(self, run: EngineRun) -> None:
         self.run = run
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.run.begin()
+        self.run.begin()  # run.prepare() ran before the Trainer wrapped the model
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # The Trainer counts steps from 0 again on --resume; the run counts its own steps.
@@ -148,11 +176,13 @@ def train_with_trainer(session: Session, *, progress: bool = True) -> dict[str, 
             logging_nan_inf_filter=False,
             use_cpu=session.device.type == "cpu",
             ddp_find_unused_parameters=True,
+            ddp_broadcast_buffers=False,  # the encoder's buffers never change (see loop.distributed)
             ddp_timeout=cfg.ddp_timeout,
             # The EngineRun shows progress for both engines (every task's loss, plain lines off a terminal).
             disable_tqdm=True,
         )
         check_single_device(args)
+        run.prepare()  # on the bare model: the Trainer wraps it in DDP before on_train_begin
         trainer = MultiTaskTrainer(
             model=session.model,
             args=args,
