@@ -13,6 +13,10 @@ launch per run), and exits with the first non-zero status. Switches:
 - ``--nan-at STEP:RANK``: the loss of the batch drawn at optimizer step STEP on rank RANK is
   multiplied by NaN, keeping its graph, as an overflow would (counts draws: use it without gradient
   accumulation);
+- ``--signal-at STEP:RANK``: the process of rank RANK sends itself SIGTERM when it draws the batch of
+  optimizer step STEP (counts draws, like ``--nan-at``); the other ranks get no signal;
+- ``KLUE_MTL_TEST_STATUS=1`` (environment): each run's exit status is written to
+  ``<output folder>/status-rank<R>.txt`` (torchrun itself reports only that some rank failed);
 - ``KLUE_MTL_TEST_PREDICTIONS=1`` (environment): every call of
   :func:`mtl.evaluation.inference.predict_features` appends ``{"task", "features", "total"}`` (features
   this rank predicted, features in the split) to ``<output folder>/predicted-rank<R>.jsonl`` (training
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +55,8 @@ from mtl.modeling.model import MultiTaskModel
 
 SEPARATOR = "--then"
 NAN_AT = "--nan-at"
+SIGNAL_AT = "--signal-at"
+AT_SWITCHES = {NAN_AT: "nan_at", SIGNAL_AT: "signal_at"}  # switch: its (step, rank) in the run's state
 NO_DROPOUT = "--no-dropout"
 SetAttr = Callable[[Any, str, Any], None]
 
@@ -60,6 +67,7 @@ _run: dict[str, Any] = {
     "indices": None,
     "draws": 0,
     "nan_at": None,
+    "signal_at": None,
     "no_dropout": False,
     "rank": 0,
 }
@@ -85,11 +93,14 @@ def log_draws(set_attr: SetAttr = setattr) -> None:
 
 
 def poison_losses(set_attr: SetAttr = setattr) -> None:
-    """Make the loss NaN where the current run's ``nan_at`` (step, rank) says."""
+    """Make the loss NaN where the current run's ``nan_at`` (step, rank) says; send SIGTERM where its
+    ``signal_at`` says."""
     next_batch, forward = MultiTaskStream.__next__, MultiTaskModel.forward
 
     def counting(self: MultiTaskStream) -> dict[str, Any]:
         _run["draws"] += 1
+        if _run["signal_at"] == (_run["draws"], _run["rank"]):
+            os.kill(os.getpid(), signal.SIGTERM)
         return next_batch(self)
 
     def poisoned(self: MultiTaskModel, task: str, **batch: torch.Tensor) -> Any:
@@ -188,14 +199,15 @@ def read_draws(path: Path) -> list[dict[str, Any]]:
 
 def _split_runs(argv: list[str]) -> list[tuple[list[str], dict[str, Any]]]:
     """The ``--then``-separated runs: (arguments for ``main``, this run's switches)."""
-    runs: list[tuple[list[str], dict[str, Any]]] = [([], {"nan_at": None, "no_dropout": False})]
+    defaults = {"nan_at": None, "signal_at": None, "no_dropout": False}
+    runs: list[tuple[list[str], dict[str, Any]]] = [([], dict(defaults))]
     args = iter(argv)
     for arg in args:
         if arg == SEPARATOR:
-            runs.append(([], {"nan_at": None, "no_dropout": False}))
-        elif arg == NAN_AT:
+            runs.append(([], dict(defaults)))
+        elif arg in AT_SWITCHES:
             step, rank = next(args).split(":")
-            runs[-1][1]["nan_at"] = (int(step), int(rank))
+            runs[-1][1][AT_SWITCHES[arg]] = (int(step), int(rank))
         elif arg == NO_DROPOUT:
             runs[-1][1]["no_dropout"] = True
         else:
@@ -220,6 +232,8 @@ def run(argv: list[str]) -> int:
         output = command[command.index("--output") + 1] if "--output" in command else None
         _run.update(switches, output=output, rank=int(os.environ.get("RANK", "0")))
         status = main(command)
+        if output is not None and os.environ.get("KLUE_MTL_TEST_STATUS") == "1":
+            Path(output, f"status-rank{_run['rank']}.txt").write_text(f"{status}\n", encoding="utf-8")
         if status:
             return status
     return 0

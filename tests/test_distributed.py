@@ -23,15 +23,19 @@ share the evaluation and score exactly what one process scores; a 2-process run 
 ends bitwise where the uninterrupted one does, dropout and masked LM on (each rank resumes its own
 random state and its own mask generator).
 Under ``nan_policy: skip`` a NaN loss on one rank must be skipped by every rank (else the others wait
-forever in the gradient all-reduce).
+forever in the gradient all-reduce). Likewise SIGTERM sent to one rank alone stops every rank after
+the same step, with one checkpoint and exit status 143 on each, and the run resumed from it ends
+bitwise where the uninterrupted one does.
 
-One ``torchrun`` launch trains every run in sequence (each process start costs seconds).
+One ``torchrun`` launch trains every run in sequence (each process start costs seconds); the
+signalled runs have launches of their own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -46,6 +50,7 @@ from _train_entry import (
     NAN_AT,
     NO_DROPOUT,
     SEPARATOR,
+    SIGNAL_AT,
     instrument_sessions,
     log_draws,
     read_draws,
@@ -57,6 +62,7 @@ from transformers import TrainingArguments
 import mtl.training.session
 from mtl.cli.main import main
 from mtl.config import load_config
+from mtl.layout import LAST
 from mtl.training.budget import budget_rows, per_rank_batch_size
 from mtl.training.checkpoint import TrainingState, capture_rng, load_training_state, restore_rng
 from mtl.training.loop import train_loop
@@ -150,6 +156,11 @@ MEMORY_CHECK = "memory-check"
 # Dropout on, constant learning rate: the full run vs. the same run stopped at RESUME_AT and resumed.
 RESUME_AT = 4
 RESUME_RUNS = {f"{kind}-{engine}": engine for kind in ("full", "resumed") for engine in ENGINES}
+RESUME_OPTIONS = {"dropout": 0.1, "masked_lm": True, "lr_scheduler": "constant", "warmup_ratio": 0.0}
+# The full runs' config, SIGTERM sent to rank 1 alone at step SIGNAL_STEP: both ranks must stop after
+# that step with one checkpoint, and the run resumed from it must end where the full run ends.
+SIGNAL_STEP = 4
+SIGNAL_RUNS = {f"signal-{engine}": engine for engine in ENGINES}
 
 
 def write_config(path: Path, tasks: tuple[str, ...], engine: str, **options: Any) -> Path:
@@ -157,14 +168,18 @@ def write_config(path: Path, tasks: tuple[str, ...], engine: str, **options: Any
     return path
 
 
-def launch(argv: list[str], **env: str) -> None:
-    """``torchrun --nproc_per_node 2 tests/_train_entry.py ARGV``; fails the test on a non-zero exit."""
+def launch(
+    argv: list[str], *, check: bool = True, timeout: int = 900, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``torchrun --nproc_per_node 2 tests/_train_entry.py ARGV``; ``check``: fail the test on a non-zero
+    exit. ``timeout`` (seconds) bounds the whole launch, so a hang fails the test."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **env}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}"]
     done = subprocess.run(
-        [*torchrun, str(ENTRY), *argv], env=env, capture_output=True, text=True, timeout=900
+        [*torchrun, str(ENTRY), *argv], env=env, capture_output=True, text=True, timeout=timeout
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    assert not check or done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -187,14 +202,7 @@ def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, engine in RESUME_RUNS.items():
         resumed = name.startswith("resumed")
         steps = {"max_steps": RESUME_AT} if resumed else {}
-        options = {
-            "dropout": 0.1,
-            "masked_lm": True,
-            "lr_scheduler": "constant",
-            "warmup_ratio": 0.0,
-            **steps,
-        }
-        train(name, ALL_TASKS, engine, **options)
+        train(name, ALL_TASKS, engine, **RESUME_OPTIONS, **steps)
         if resumed:  # the same run continued to STEPS
             runs.append([*runs[-1], "--resume", f"train.max_steps={STEPS}"])
     argv = [arg for run in runs for arg in [SEPARATOR, *run]][1:]
@@ -210,6 +218,31 @@ def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         checked.append(["train", "--config", str(config), "--output", str(root / f"{MEMORY_CHECK}-{engine}")])
     launch([arg for run in checked for arg in [SEPARATOR, *run]][1:], KLUE_MTL_TEST_MEMORY_CHECK="1")
     return root
+
+
+@pytest.fixture(scope="module")
+def signal_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Each run of SIGNAL_RUNS under ``torchrun`` with SIGTERM sent to rank 1 alone, then resumed.
+
+    A launch per signalled run (a run that exits non-zero ends its launch's sequence), then one for
+    both resumes; the outputs' root and each launch. A small ``train.ddp_timeout`` and launch
+    timeout: ranks that disagree wait in mismatched collectives, which must fail the test, not hold
+    it for an hour.
+    """
+    root = tmp_path_factory.mktemp("signal")
+    launches: dict[str, subprocess.CompletedProcess[str]] = {}
+    resumes: list[list[str]] = []
+    for name, engine in SIGNAL_RUNS.items():
+        config = write_config(root / f"{name}.yaml", ALL_TASKS, engine, ddp_timeout=60, **RESUME_OPTIONS)
+        command = ["train", "--config", str(config), "--output", str(root / name)]
+        signalled = [*command, SIGNAL_AT, f"{SIGNAL_STEP}:1"]
+        launches[name] = launch(signalled, check=False, timeout=300, KLUE_MTL_TEST_STATUS="1")
+        if (root / name / LAST).is_dir():  # what the signal saved, before the resume replaces it
+            shutil.copytree(root / name / LAST, root / f"{name}-stopped")
+        resumes.append([*command, "--resume"])
+    argv = [arg for run in resumes for arg in [SEPARATOR, *run]][1:]
+    launches["resumed"] = launch(argv, check=False, timeout=300)
+    return {"root": root, "launches": launches}
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +412,39 @@ def test_a_two_process_run_stopped_and_resumed_ends_bitwise_where_the_full_run_e
     # Masked LM's mask generators: one per rank, and they differ (each masks its own rows).
     masks = state.sampler["rng"]
     assert len(masks) == WORLD and masks[0] != masks[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SIGNAL_RUNS))
+def test_sigterm_on_one_rank_stops_every_rank_after_the_same_step_with_one_checkpoint(
+    name: str, signal_runs: dict[str, Any]
+) -> None:
+    root, done = signal_runs["root"], signal_runs["launches"][name]
+    output = done.stdout[-3000:] + done.stderr[-5000:]
+    statuses = [root / name / f"status-rank{rank}.txt" for rank in range(WORLD)]
+    # Both ranks, rank 0 without a signal of its own, exit as a SIGTERM'd run does: 128 + 15.
+    assert [s.read_text(encoding="utf-8").strip() if s.exists() else None for s in statuses] == [
+        "143"
+    ] * WORLD, output
+    assert done.stdout.count(f"stopped at step {SIGNAL_STEP} by SIGTERM") == WORLD, output
+    state = load_training_state(root / f"{name}-stopped")
+    assert state.step == SIGNAL_STEP
+    assert len(state.rng) == WORLD  # gathered from both ranks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_two_process_run_stopped_by_sigterm_and_resumed_ends_bitwise_where_the_full_run_ends(
+    engine: str, signal_runs: dict[str, Any], ddp_runs: Path
+) -> None:
+    done = signal_runs["launches"]["resumed"]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    resumed = signal_runs["root"] / f"signal-{engine}" / LAST
+    assert load_training_state(resumed).step == STEPS
+    full = load_file(str(ddp_runs / f"full-{engine}" / LAST / "model.safetensors"))
+    weights = load_file(str(resumed / "model.safetensors"))
+    for key, tensor in full.items():
+        assert torch.equal(tensor, weights[key]), key
 
 
 # -- resuming on another number of devices or processes (no launch needed) --------------------------

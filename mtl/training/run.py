@@ -15,7 +15,8 @@ they run forward, backward and the optimizer step. Everything around that is an 
   ``loss/total``, ``lr``) to ``train.report_to`` (:mod:`mtl.tracking.reporters`), evaluation and best-checkpoint
   selection every ``eval_every`` steps, per-task evaluation ``evals_per_epoch`` times per epoch of each
   task, a checkpoint every ``save_every`` steps and on SIGINT/SIGTERM (then the engine stops, and the
-  command exits 128 + the signal's number);
+  command exits 128 + the signal's number; under DDP a signal on any rank stops every rank after the
+  same step, :class:`StopRequested`);
 - the end: the final checkpoint, the last evaluation and the run's summary.
 
 Losses stay on the device and are read to the host every ``log_every`` steps (one sync), so outside
@@ -44,6 +45,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from transformers import set_seed
 
 from mtl.batching.stream import MultiTaskStream
@@ -74,12 +76,22 @@ def task_eval_intervals(session: Session) -> dict[str, int]:
 
 
 class StopRequested:
-    """Turns SIGINT/SIGTERM into a flag checked between steps (the engine then saves and stops)."""
+    """Turns SIGINT/SIGTERM into a request read between steps (the engine then saves and stops).
 
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal: int | None = None  # the signal that asked to stop
+    Under DDP each process gets its signals at its own point of a step, or alone (a signal sent to one
+    worker): a rank that stopped by itself would wait in the checkpoint's gather while the others run
+    the next step's gradient all-reduce. So the ranks agree once per step (:meth:`agreed`).
+    """
+
+    def __init__(self, world_size: int = 1) -> None:
+        self.signal: int | None = None  # the last signal this process received
         self._previous: dict[int, Any] = {}
+        self._distributed = world_size > 1
+        # Agreed on a CPU tensor over gloo, so that on NCCL the device stream gets no extra sync. Every
+        # rank builds its EngineRun at the same point, as new_group requires.
+        self._group: dist.ProcessGroup | None = None  # None: the default group
+        if self._distributed and dist.get_backend() != dist.Backend.GLOO:
+            self._group = dist.new_group(backend=dist.Backend.GLOO)
 
     def __enter__(self) -> StopRequested:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,8 +102,20 @@ class StopRequested:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
         self.signal = signum
+
+    def agreed(self) -> int | None:
+        """The signal that stops every rank after this step (None: go on); call once per step.
+
+        Under DDP, the largest signal number any rank received (SIGTERM over SIGINT), from an
+        all-reduce MAX, so that every rank saves, stops and exits alike. One process: no collective.
+        """
+        received = self.signal  # read once: the handler may set it at any moment
+        if not self._distributed:
+            return received
+        flag = torch.tensor([received or 0])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group)
+        return int(flag.item()) or None
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
@@ -195,6 +219,7 @@ class EngineRun:
         self.losses: list[float] = []  # the weighted loss of every optimizer step (NaN: not finite)
         self.task_means: dict[str, float] = {}  # mean loss per task over the last logging window
         self.stopped_at: int | None = None
+        self.stop_signal: int | None = None  # the signal the ranks agreed to stop on
         self.eval_intervals = task_eval_intervals(session)
         # On the device until the next logging step: this step's loss and its batches' (task, loss),
         # the step losses not read yet, and the batch losses of the logging window per task.
@@ -203,7 +228,7 @@ class EngineRun:
         self._unread: list[torch.Tensor] = []
         self._running: dict[str, list[torch.Tensor]] = defaultdict(list)
         self._window: list[float] = []  # the finite step losses since the last log
-        self._stop = StopRequested()
+        self._stop = StopRequested(session.world_size)
         self._t0 = 0.0
         self.tb = Reporter(
             session.output_dir,
@@ -369,15 +394,20 @@ class EngineRun:
 
     # -- each step ---------------------------------------------------------------------------------
     def end_step(self, step: int) -> bool:
-        """Log, evaluate and save as configured after optimizer step ``step``; True: stop now."""
+        """Log, evaluate and save as configured after optimizer step ``step``; True: stop now.
+
+        A stop asked by SIGINT/SIGTERM (on any rank, under DDP) is read once, at the start: every rank
+        then saves ``last`` at this step and stops.
+        """
         cfg = self.cfg
+        stop = self._stop.agreed()
         if self._step_loss is not None:
             self._unread.append(self._step_loss)
         for task, loss in self._step_batches:
             self._running[task].append(loss)
         self._step_loss, self._step_batches = None, []
         logged = step % cfg.log_every == 0 or step == cfg.max_steps
-        if logged or self._stop.requested:
+        if logged or stop:
             self.read_losses()
         lr = self.scheduler.get_last_lr()[0]
         window_mean = sum(self._window) / len(self._window) if self._window else math.nan
@@ -398,11 +428,11 @@ class EngineRun:
                 due = [t for t, every in self.eval_intervals.items() if step % every == 0]
                 if due:
                     self.evaluate_tasks(step, due)
-        if (cfg.save_every and step % cfg.save_every == 0) or self._stop.requested:
+        if (cfg.save_every and step % cfg.save_every == 0) or stop:
             self.checkpoint(step)
-        if self._stop.requested:
-            self.stopped_at = step
-        return self._stop.requested
+        if stop:
+            self.stopped_at, self.stop_signal = step, stop
+        return stop is not None
 
     def read_losses(self) -> None:
         """Bring the step and batch losses kept on the device to the host, in one sync.
@@ -564,11 +594,11 @@ class EngineRun:
 
     def stopped(self) -> dict[str, Any]:
         """The summary of a run stopped by a signal (its checkpoint is saved by :meth:`end_step`);
-        ``signal`` is the signal's number."""
+        ``signal`` is the signal's number, the same on every rank (:meth:`StopRequested.agreed`)."""
         return {
             "steps": self.stopped_at,
             "stopped": True,
-            "signal": self._stop.signal,
+            "signal": self.stop_signal,
             "losses": self.losses,
             **self.extra,
         }
