@@ -96,7 +96,7 @@ def _featurize_in_memory(task: Task, records: Sequence[dict[str, Any]], fingerpr
 
     The same steps as ``map``'s, on one batch: the records become Arrow columns (nested fields filled
     in alike), the task's ``featurize`` runs on them as Python lists, and its output columns get the
-    types ``map`` writes (``OptimizedTypedSequence``). ``tests/test_batching.py`` checks the result
+    types ``map`` writes (``OptimizedTypedSequence``). ``tests/test_featurize.py`` checks the result
     equals ``map``'s, types included, for every task on real dev data.
     """
     mapping = {k: [r.get(k) for r in records] for k in records[0]}  # as Dataset.from_list

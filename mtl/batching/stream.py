@@ -44,7 +44,7 @@ class MultiTaskStream:
         self.rank = rank
         # Draws a task makes on its batches (masked LM's masks): saved with the stream, so resume repeats
         # them. One generator per rank (rank 0's is a single process's): the ranks mask different rows,
-        # so their generators advance differently and each is saved (see rng_state_for_rank).
+        # so their generators advance differently and each is saved (Session.training_state).
         self.rng = np.random.default_rng(seed + 7 if rank == 0 else [seed + 7, rank])
         self.batches = {
             name: TaskBatches(

@@ -24,7 +24,6 @@ import torch
 from mtl.errors import KlueInputError
 
 #: ``accelerate launch --mixed_precision`` values and the autocast dtype each one means
-_ACCELERATE = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def has_native_bf16(device: torch.device) -> bool:
@@ -92,9 +91,9 @@ def check_launcher_precision(precision: str, autocast_dtype: torch.dtype | None)
     launched = os.environ.get("ACCELERATE_MIXED_PRECISION")
     # "no" is what accelerate exports when the flag is left out (and no accelerate config sets it):
     # not a request for fp32, or every `accelerate launch` without the flag would be refused on a GPU.
-    if launched in (None, "no") or launched not in _ACCELERATE or _ACCELERATE[launched] is autocast_dtype:
+    if launched not in ("fp16", "bf16") or _DTYPES[launched] is autocast_dtype:
         return
-    want = {None: "no", torch.float16: "fp16", torch.bfloat16: "bf16"}[autocast_dtype]
+    want = precision_name(autocast_dtype) if autocast_dtype is not None else "no"  # accelerate's name of fp32
     raise KlueInputError(
         None,
         "train.precision",

@@ -3,8 +3,8 @@
 A multi-task run draws its tasks at random, so the batch that does not fit in GPU memory (MRC or
 WoS at 510 tokens on a 16 GB card) may come hours in. Before the first step, on a GPU, one forward
 and backward of every task's largest batch (its longest features, as many as one process trains at
-once: the batch whose activations peak) runs with the optimizer's state reserved beside it, and each task's peak memory
-is printed. A task that does not fit turns gradient checkpointing on when that makes it fit (said
+once: the batch whose activations peak) runs with the optimizer's state reserved beside it, and each
+task's peak memory is printed. A task that does not fit turns gradient checkpointing on when that makes it fit (said
 so), or stops the run with exit 2 naming the task, its batch shape and the options. Under DDP every
 rank checks its own card and the ranks agree (checkpointing if one needs it, all stop if one must);
 the check runs on the bare model, before the engine wraps it in ``DistributedDataParallel``.

@@ -184,18 +184,19 @@ class Session:
         scaler: torch.amp.GradScaler | None = None,
     ) -> TrainingState:
         position = stream.state_dict()
+        # Every rank's random state and masked-LM mask generator, in one exchange (None off rank 0).
+        ranks = self.gather_to_main((capture_rng(), position.get("rng")))
         return TrainingState(
             step=step,
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
-            # rng: every rank's mask generator; planned_steps: what the stream's weights and anneal
-            # were solved over (see stream_steps)
+            # planned_steps: what the stream's weights and anneal were solved over (see stream_steps)
             sampler={
                 **position,
-                "rng": self.gather_to_main(position.get("rng")),
+                "rng": [masks for _, masks in ranks] if ranks is not None else None,
                 "planned_steps": self.stream_steps or self.cfg.train.max_steps,
             },
-            rng=self.gather_to_main(capture_rng()),
+            rng=[state for state, _ in ranks] if ranks is not None else None,
             extra=extra,
             scaler=scaler.state_dict() if scaler is not None else None,
         )
